@@ -1,1 +1,27 @@
-"""transformer_lib: the Transformer of "Attention Is All You Need", built one part per notebook."""
+"""transformer_lib: the Transformer of "Attention Is All You Need", built one part per notebook.
+
+Each module names the notebook that explains it; the notebooks import from here once they have
+built a part in the open.
+"""
+
+from .attention import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    combine_masks,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from .embedding import PositionalEncoding, TokenEmbedding, sinusoidal_positional_encoding
+from .layers import DecoderLayer, EncoderLayer, FeedForward, LayerNorm
+from .model import (
+    Decoder,
+    DecoderCache,
+    Encoder,
+    Transformer,
+    TransformerConfig,
+    count_parameters,
+    device_of,
+)
+
+__version__ = "0.1.0"

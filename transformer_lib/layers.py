@@ -1,0 +1,133 @@
+"""The sublayers around attention: layer normalisation, the position-wise feed-forward network, and
+the encoder and decoder layers that wrap each sublayer in a residual connection (paper §3.1, §3.3).
+Explained in notebooks/06_residuals_layernorm_feedforward and 07_the_full_transformer.
+
+`norm_first=False` is the paper's post-LN, x = LayerNorm(x + Sublayer(x)); `norm_first=True` is
+pre-LN, x = x + Sublayer(LayerNorm(x)), which most modern models use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._checks import check_float, check_last_dim, check_positive_int, check_probability
+from .attention import KVCache, MultiHeadAttention
+
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation over the last dimension: gamma * (x - mean) / sqrt(var + eps) + beta,
+    with the biased variance. Input and output (..., d_model)."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.d_model = check_positive_int("d_model", d_model)
+        if not eps > 0:
+            raise ValueError(f"eps must be positive, got {eps}")
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))  # gamma (d_model,)
+        self.bias = nn.Parameter(torch.zeros(d_model))  # beta (d_model,)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_float("x", x)
+        check_last_dim("x", x, self.d_model)
+        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
+        return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias  # (..., d_model)
+
+
+class FeedForward(nn.Module):
+    """The position-wise feed-forward network FFN(x) = act(x W_1 + b_1) W_2 + b_2 (paper §3.3),
+    applied to each position alone. Input and output (B, T, d_model); inside (B, T, d_ff)."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
+        super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("d_ff", d_ff)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.d_model, self.activation = d_model, activation
+        self.w_1 = nn.Linear(d_model, d_ff)
+        self.w_2 = nn.Linear(d_ff, d_model)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_float("x", x)
+        check_last_dim("x", x, self.d_model)
+        hidden = ACTIVATIONS[self.activation](self.w_1(x))  # (B, T, d_ff)
+        return self.w_2(self.dropout(hidden))  # (B, T, d_model)
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each inside a residual connection with LayerNorm (§3.1).
+    forward(x (B, T, d_model), mask broadcasting to (B, h, T, T)) -> (B, T, d_model)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        activation: str = "relu",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm1 = LayerNorm(d_model, eps)
+        self.norm2 = LayerNorm(d_model, eps)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+
+    def _sublayer(self, x: Tensor, norm: LayerNorm, fn) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(fn(norm(x)))  # (B, T, d_model) pre-LN
+        return norm(x + self.dropout(fn(x)))  # (B, T, d_model) post-LN
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = self._sublayer(x, self.norm1, lambda h: self.self_attn(h, h, h, mask))  # (B, T, d_model)
+        return self._sublayer(x, self.norm2, self.feed_forward)  # (B, T, d_model)
+
+
+class DecoderLayer(EncoderLayer):
+    """Masked self-attention, cross-attention over the encoder output (memory), then feed-forward,
+    each inside a residual connection with LayerNorm (§3.1).
+
+    forward(x (B, T, d_model), memory (B, S, d_model), src_mask to (B, h, T, S), tgt_mask to
+    (B, h, T, T)) -> (B, T, d_model). With a cache (self, cross) x holds only the new positions.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        activation: str = "relu",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__(d_model, n_heads, d_ff, dropout, norm_first, activation, eps)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.norm3 = LayerNorm(d_model, eps)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        cache: tuple[KVCache, KVCache] | None = None,
+    ) -> Tensor:
+        self_cache, cross_cache = cache if cache is not None else (None, None)
+        x = self._sublayer(
+            x, self.norm1, lambda h: self.self_attn(h, h, h, tgt_mask, self_cache)
+        )  # (B, T, d_model)
+        x = self._sublayer(
+            x, self.norm2, lambda h: self.cross_attn(h, memory, memory, src_mask, cross_cache)
+        )  # (B, T, d_model) queries from the decoder, keys and values from the encoder
+        return self._sublayer(x, self.norm3, self.feed_forward)  # (B, T, d_model)
