@@ -61,7 +61,22 @@ class FeedForward(nn.Module):
         return self.w_2(self.dropout(hidden))  # (B, T, d_model)
 
 
-class EncoderLayer(nn.Module):
+class ResidualBlock(nn.Module):
+    """What encoder and decoder layers share: residual connections around sublayers, each with
+    LayerNorm (post-LN or pre-LN) and dropout on the sublayer's output (paper §5.4)."""
+
+    def __init__(self, d_model: int, dropout: float, norm_first: bool) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+
+    def _sublayer(self, x: Tensor, norm: LayerNorm, fn) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(fn(norm(x)))  # (B, T, d_model) pre-LN
+        return norm(x + self.dropout(fn(x)))  # (B, T, d_model) post-LN
+
+
+class EncoderLayer(ResidualBlock):
     """Self-attention then feed-forward, each inside a residual connection with LayerNorm (§3.1).
     forward(x (B, T, d_model), mask broadcasting to (B, h, T, T)) -> (B, T, d_model)."""
 
@@ -75,25 +90,18 @@ class EncoderLayer(nn.Module):
         activation: str = "relu",
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
-        self.norm_first = norm_first
+        super().__init__(d_model, dropout, norm_first)
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = LayerNorm(d_model, eps)
         self.norm2 = LayerNorm(d_model, eps)
-        self.dropout = nn.Dropout(check_probability("dropout", dropout))
-
-    def _sublayer(self, x: Tensor, norm: LayerNorm, fn) -> Tensor:
-        if self.norm_first:
-            return x + self.dropout(fn(norm(x)))  # (B, T, d_model) pre-LN
-        return norm(x + self.dropout(fn(x)))  # (B, T, d_model) post-LN
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = self._sublayer(x, self.norm1, lambda h: self.self_attn(h, h, h, mask))  # (B, T, d_model)
         return self._sublayer(x, self.norm2, self.feed_forward)  # (B, T, d_model)
 
 
-class DecoderLayer(EncoderLayer):
+class DecoderLayer(ResidualBlock):
     """Masked self-attention, cross-attention over the encoder output (memory), then feed-forward,
     each inside a residual connection with LayerNorm (§3.1).
 
@@ -111,8 +119,12 @@ class DecoderLayer(EncoderLayer):
         activation: str = "relu",
         eps: float = 1e-5,
     ) -> None:
-        super().__init__(d_model, n_heads, d_ff, dropout, norm_first, activation, eps)
+        super().__init__(d_model, dropout, norm_first)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm1 = LayerNorm(d_model, eps)
+        self.norm2 = LayerNorm(d_model, eps)
         self.norm3 = LayerNorm(d_model, eps)
 
     def forward(
