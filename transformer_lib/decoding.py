@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_tensor
+from .model import Transformer, device_of
 
 
 def _check_top_k(top_k: object) -> None:
@@ -121,8 +122,6 @@ def _check_id(name: str, value: object, vocab_size: int) -> int:
 
 def _check_decoder_inputs(model, src, max_len, bos_id, eos_id, src_mask) -> Tensor:
     """Validate the arguments every decoder shares; return the source mask (B, 1, 1, S)."""
-    from .model import Transformer, device_of
-
     if not isinstance(model, Transformer):
         raise TypeError(f"model must be a transformer_lib Transformer, got {type(model).__name__}")
     config = model.config
@@ -218,7 +217,7 @@ def _decode_loop(model, src, max_len, bos_id, eos_id, src_mask, use_cache, choos
 
 
 def greedy_decode(
-    model,
+    model: Transformer,
     src: Tensor,
     max_len: int,
     bos_id: int,
@@ -235,7 +234,7 @@ def greedy_decode(
 
 
 def sample_decode(
-    model,
+    model: Transformer,
     src: Tensor,
     max_len: int,
     bos_id: int,
@@ -285,7 +284,7 @@ def gnmt_length_penalty(length: int, alpha: float = 0.6) -> float:
 
 
 def beam_search(
-    model,
+    model: Transformer,
     src: Tensor,
     max_len: int,
     bos_id: int,
@@ -384,7 +383,7 @@ METHODS = ("greedy", "sample", "beam")
 
 
 def translate(
-    model,
+    model: Transformer,
     src_vocab,
     tgt_vocab,
     sentences: list[str],
@@ -400,8 +399,6 @@ def translate(
     at most the model's config.max_len. The vocabularies need encode(text), decode(ids), pad_id, bos_id
     and eos_id (see transformer_lib.data.Vocab).
     """
-    from .model import device_of
-
     if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
         raise TypeError(f"sentences must be a list of str, got {type(sentences).__name__}")
     for i, sentence in enumerate(sentences):
