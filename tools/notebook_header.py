@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("notebooks", "solutions", "exercises")
@@ -45,10 +49,8 @@ def setup_source(repo: str, branch: str) -> str:
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/{repo}@{branch}"],\n'
-        "        check=True,\n"
-        "    )"
+        f'    url = "git+https://github.com/{repo}@{branch}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)'
     )
 
 
@@ -63,7 +65,7 @@ def update(nb, repo: str, branch: str, folder: str, name: str) -> bool:
     title_end = 1 if kept and kept[0].startswith("#") else 0
     new_lines = kept[:title_end] + ["", badge] + [line for line in kept[title_end:]]
     # collapse the blank lines around the badge so repeated runs are stable
-    text = "\n".join(new_lines)
+    text = "\n".join(new_lines).strip("\n")
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     changed = text != cells[0].source
