@@ -12,6 +12,16 @@ from .attention import (
     padding_mask,
     scaled_dot_product_attention,
 )
+from .decoding import (
+    Hypothesis,
+    beam_search,
+    filter_logits,
+    gnmt_length_penalty,
+    greedy_decode,
+    sample_decode,
+    sample_token,
+    translate,
+)
 from .embedding import PositionalEncoding, TokenEmbedding, sinusoidal_positional_encoding
 from .layers import DecoderLayer, EncoderLayer, FeedForward, LayerNorm
 from .model import (

@@ -34,8 +34,9 @@ class LayerNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_float("x", x)
         check_last_dim("x", x, self.d_model)
-        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
-        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
+        var, mean = torch.var_mean(
+            x, dim=-1, keepdim=True, unbiased=False
+        )  # (..., 1), (..., 1) biased variance
         return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias  # (..., d_model)
 
 
