@@ -575,3 +575,13 @@ def test_checker_rejects_a_broken_answer_with_the_right_message(name, broken, me
 
 def test_every_checker_rejects_at_least_one_broken_answer():
     assert {name for name, _, _ in BROKEN} == set(CHECKERS)
+
+
+def test_decoding_model_has_rows_that_stop_and_rows_that_run_to_max_len():
+    model, src = checks._decoding_model()
+    rows = tl.greedy_decode(model, src, 8, checks.BOS_ID, checks.EOS_ID).tolist()
+    stops = [checks.EOS_ID in row for row in rows]
+    assert any(stops) and not all(stops)
+    for row in rows:
+        body = row[: row.index(checks.EOS_ID)] if checks.EOS_ID in row else row
+        assert len(body) >= 2 and all(t not in (checks.PAD_ID, checks.BOS_ID) for t in body)

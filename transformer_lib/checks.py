@@ -1058,19 +1058,15 @@ BOS_ID, EOS_ID, PAD_ID = 1, 2, 0
 
 
 def _decoding_model() -> tuple[Transformer, Tensor]:
-    """A tiny random model and a batch whose greedy outputs end with <eos> in some rows only."""
-    config = TransformerConfig(8, 6, d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.0, max_len=32)
+    """A tiny random model and a batch whose greedy outputs end with <eos> in one row only
+    (seed chosen so; tests/test_checks.py pins this property)."""
+    config = TransformerConfig(
+        8, 7, d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.0, max_len=32, tie_output=False
+    )
+    torch.manual_seed(168)
+    model = Transformer(config).eval()
     src = torch.tensor([[3, 4, 5, 6], [7, 3, 0, 0], [5, 5, 4, 0]])  # (3, 4)
-    for seed in range(200):
-        torch.manual_seed(seed)
-        model = Transformer(config).eval()
-        with torch.no_grad():
-            model.output.weight[EOS_ID] *= 1.6  # make <eos> come up now and then
-        out = greedy_decode(model, src, 8, BOS_ID, EOS_ID)  # (3, L)
-        ends = [EOS_ID in row[1:] for row in out.tolist()]  # <eos> after at least one token
-        if any(ends) and not all(ends):
-            return model, src
-    raise RuntimeError("no suitable decoding model found")
+    return model, src
 
 
 def _until_eos(row: list[int]) -> list[int]:
