@@ -185,10 +185,51 @@ PLACES = {
 TIMES = {"today": ("kyou", "both"), "yesterday": ("kinou", "past"), "every day": ("mainichi", "present")}
 
 
-def _noun_phrase(rng: random.Random, noun: str, max_adjectives: int) -> tuple[str, str]:
-    """'the big white dog' -> 'ookii shiroi inu' (Japanese has no articles)."""
+def noun_phrase(article: str, adjectives: Sequence[str], noun: str) -> tuple[str, str]:
+    """("the", ["big", "white"], "dog") -> ("the big white dog", "ookii shiroi inu"): Japanese has no
+    articles and keeps the adjectives before the noun."""
     table = ADJ_HUMAN if noun in HUMANS else ADJ_ANIMAL if noun in ANIMALS else ADJ_THING
-    n_adj = rng.choices(range(max_adjectives + 1), weights=[5, 4, 1][: max_adjectives + 1])[0]
+    if noun not in ANIMATE and noun not in THINGS:
+        raise ValueError(f"noun must be one of the data set's nouns, got {noun!r}")
+    for adjective in adjectives:
+        if adjective not in table:
+            raise ValueError(
+                f"adjective {adjective!r} does not go with {noun!r}; choose from {sorted(table)}"
+            )
+    english = " ".join([article, *adjectives, noun])
+    japanese = " ".join([*(table[a] for a in adjectives), ANIMATE.get(noun) or THINGS[noun]])
+    return english, japanese
+
+
+def sentence_pair(
+    subject: tuple[str, str],
+    verb: str,
+    obj: tuple[str, str],
+    past: bool = False,
+    place: str | None = None,
+    time: str | None = None,
+) -> tuple[str, str]:
+    """Compose one pair from noun phrases (English, Japanese), a verb given in its English present
+    form, and an optional place and time: English is subject-verb-object-place-time, Japanese is
+    time, subject ga, object o, place de, verb."""
+    row = next((v for v in VERBS if v[0] == verb), None)
+    if row is None:
+        raise ValueError(f"verb must be one of {[v[0] for v in VERBS]}, got {verb!r}")
+    english = [subject[0], row[1] if past else row[0], obj[0]]
+    japanese = [f"{subject[1]} ga", f"{obj[1]} o"]
+    if place is not None:
+        english.append(place)
+        japanese.append(PLACES[place])
+    japanese.append(row[3] if past else row[2])
+    if time is not None:
+        english.append(time)
+        japanese.insert(0, TIMES[time][0])
+    return " ".join(english), " ".join(japanese)
+
+
+def _random_noun_phrase(rng: random.Random, noun: str) -> tuple[str, str]:
+    table = ADJ_HUMAN if noun in HUMANS else ADJ_ANIMAL if noun in ANIMALS else ADJ_THING
+    n_adj = rng.choices(range(3), weights=[5, 4, 1])[0]
     adjectives: list[str] = []
     for adjective in rng.sample(sorted(table), len(table)):  # at most one of each kind
         if len(adjectives) < n_adj and all(ADJ_KIND[a] != ADJ_KIND[adjective] for a in adjectives):
@@ -197,29 +238,22 @@ def _noun_phrase(rng: random.Random, noun: str, max_adjectives: int) -> tuple[st
     article = rng.choice(["the", "a"])
     if article == "a" and (adjectives[0] if adjectives else noun)[0] in "aeiou":
         article = "an"
-    english = " ".join([article, *adjectives, noun])
-    japanese = " ".join([*(table[a] for a in adjectives), ANIMATE.get(noun) or THINGS[noun]])
-    return english, japanese
+    return noun_phrase(article, adjectives, noun)
 
 
 def _english_japanese_pair(rng: random.Random) -> tuple[str, str]:
-    present, past, ja_present, ja_past, subjects, objects = rng.choice(VERBS)
-    subj_en, subj_ja = _noun_phrase(rng, rng.choice(sorted(subjects)), 2)
-    obj_noun = rng.choice(sorted(set(objects) - {subj_en.split()[-1]}))
-    obj_en, obj_ja = _noun_phrase(rng, obj_noun, 2)
-    tense = rng.choice(["present", "past"])
-    english = [subj_en, present if tense == "present" else past, obj_en]
-    japanese = [f"{subj_ja} ga", f"{obj_ja} o"]
-    if rng.random() < 0.5:
-        place = rng.choice(sorted(PLACES))
-        english.append(place)
-        japanese.append(PLACES[place])
-    japanese.append(ja_present if tense == "present" else ja_past)
+    verb, _, _, _, subjects, objects = rng.choice(VERBS)
+    subject_noun = rng.choice(sorted(subjects))
+    subject = _random_noun_phrase(rng, subject_noun)
+    obj = _random_noun_phrase(rng, rng.choice(sorted(set(objects) - {subject_noun})))
+    past = rng.random() < 0.5
+    place = rng.choice(sorted(PLACES)) if rng.random() < 0.5 else None
+    time = None
     if rng.random() < 0.3:
-        time = rng.choice([t for t, (_, when) in TIMES.items() if when in ("both", tense)])
-        english.append(time)
-        japanese.insert(0, TIMES[time][0])
-    return " ".join(english), " ".join(japanese)
+        time = rng.choice(
+            [t for t, (_, when) in TIMES.items() if when in ("both", "past" if past else "present")]
+        )
+    return sentence_pair(subject, verb, obj, past, place, time)
 
 
 def english_japanese_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
