@@ -100,17 +100,35 @@ def test_self_attention_without_positions_is_permutation_equivariant():
     assert_close(mha(x, x, x)[:, perm], mha(x[:, perm], x[:, perm], x[:, perm]), **TOL)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_fused_path_equals_the_explicit_formula(masked):
+def fused_and_explicit(mha, query, key_value, mask):
+    """Output and input gradients of the fused path (record_weights=False) and of the explicit one."""
+    results = []
+    for record in (False, True):
+        mha.record_weights = record
+        q, kv = query.clone().requires_grad_(True), key_value.clone().requires_grad_(True)
+        out = mha(q, kv, kv, mask)  # (B, T_q, d_model)
+        out.square().sum().backward()
+        results.append((out.detach(), q.grad, kv.grad))
+    return results
+
+
+@pytest.mark.parametrize("kind", ["none", "padding", "causal", "empty rows"])
+def test_fused_path_equals_the_explicit_formula(kind):
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 4).eval()
-    x, mem = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
-    mask = padding_mask(torch.tensor([[1, 1, 1, 0, 0, 0, 0], [1] * 7]), 0) if masked else None
-    fused = mha(x, mem, mem, mask)
-    mha.record_weights = True
-    explicit = mha(x, mem, mem, mask)
-    assert mha.last_weights.shape == (2, 4, 5, 7)
+    cross = kind in ("none", "padding")
+    x = torch.randn(2, 5, 16)
+    kv = torch.randn(2, 7, 16) if cross else x
+    pad = padding_mask(torch.tensor([[1, 1, 1, 0, 0, 0, 0], [1] * 7]), 0)  # (2, 1, 1, 7)
+    empty = torch.tensor([[True] * 5, [False] * 5, [True, False, True, False, True]] * 2).view(2, 1, 3, 5)
+    empty = torch.cat([empty, torch.ones(2, 1, 2, 5, dtype=torch.bool)], dim=2)  # (2, 1, 5, 5) row 1 empty
+    mask = {"none": None, "padding": pad, "causal": causal_mask(5), "empty rows": empty}[kind]
+    (fused, *fused_grads), (explicit, *explicit_grads) = fused_and_explicit(mha, x, kv, mask)
+    assert mha.last_weights.shape == (2, 4, 5, 7 if cross else 5)
     assert_close(fused, explicit, **TOL)
+    for g_fused, g_explicit in zip(fused_grads, explicit_grads, strict=True):
+        assert torch.isfinite(g_fused).all()
+        assert_close(g_fused, g_explicit, **TOL)
 
 
 def multihead_pair(d_model=16, n_heads=4):
