@@ -1,9 +1,9 @@
 """Our MultiHeadAttention against nn.MultiheadAttention: forward + backward time on the CPU.
 
-Both modules hold the same weights and run self-attention on the same float32 input; we report the
-median over repeated runs, measured in this one run, and the ratio ours / torch (below 1.0: ours is
-faster). Our module takes the fused F.scaled_dot_product_attention path whenever the attention weights
-are not recorded, as here.
+Both modules hold the same weights and run self-attention on the same float32 input. The two are
+timed in alternation within this one run; we report the median of each and the ratio ours / torch
+(below 1.0: ours is faster). Our module takes the fused F.scaled_dot_product_attention path whenever
+the attention weights are not recorded, as here.
 
     python benchmarks/attention.py            # B=32, d_model=512, h=8, T in {64, 256, 1024}
     python benchmarks/attention.py --quick    # small sizes, a few seconds
@@ -26,22 +26,29 @@ from reference import copy_attention  # noqa: E402
 from transformer_lib import MultiHeadAttention  # noqa: E402
 
 
-def step_time(module: nn.Module, x: torch.Tensor, ours: bool, repeats: int) -> float:
-    """Median seconds of one forward + backward pass."""
+def step(module: nn.Module, x: torch.Tensor, ours: bool) -> float:
+    """Seconds of one forward + backward pass."""
+    x.grad = None
+    module.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    out = module(x, x, x) if ours else module(x, x, x, need_weights=False)[0]  # (B, T, d_model)
+    out.sum().backward()
+    return time.perf_counter() - start
 
-    def step() -> None:
-        out = module(x, x, x) if ours else module(x, x, x, need_weights=False)[0]
-        out.sum().backward()
 
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        x.grad = None
-        module.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def paired_times(ours: nn.Module, ref: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """Median seconds of ours and of torch, measured in alternation (which one goes first flips every
+    round), so that a burst of load from other processes falls on both alike."""
+    step(ours, x, True), step(ref, x, False)  # warm-up
+    ours_times, ref_times = [], []
+    for i in range(repeats):
+        order = (True, False) if i % 2 == 0 else (False, True)
+        for is_ours in order:
+            if is_ours:
+                ours_times.append(step(ours, x, True))
+            else:
+                ref_times.append(step(ref, x, False))
+    return statistics.median(ours_times), statistics.median(ref_times)
 
 
 def run(batch: int, d_model: int, n_heads: int, lengths: list[int], repeats: int) -> list[dict]:
@@ -55,7 +62,7 @@ def run(batch: int, d_model: int, n_heads: int, lengths: list[int], repeats: int
         with torch.no_grad():
             same = torch.allclose(ours(x, x, x), ref(x, x, x, need_weights=False)[0], atol=1e-4)
         n = max(3, repeats // max(1, T // 256))
-        ours_t, torch_t = step_time(ours, x, True, n), step_time(ref, x, False, n)
+        ours_t, torch_t = paired_times(ours, ref, x, n)
         rows.append(
             {
                 "T": T,
