@@ -5,9 +5,21 @@ import torch
 
 from transformer_lib.attention import causal_mask
 from transformer_lib.data import (
+    ADJ_ANIMAL,
+    ADJ_HUMAN,
+    ADJ_KIND,
+    ADJ_THING,
+    ANIMALS,
+    ANIMATE,
+    DITRANSITIVE_VERBS,
+    HUMANS,
+    PLACES,
+    THINGS,
+    VERBS,
     TranslationDataset,
     Vocab,
     collate,
+    english_japanese_capacity,
     english_japanese_pairs,
     german_number,
     load_pairs,
@@ -65,6 +77,42 @@ def test_vocab_survives_a_weights_only_checkpoint(tmp_path):
         (lambda: Vocab.build(["a"]).decode([99]), ValueError, "id 99 is outside the vocabulary of size 5"),
         (lambda: tokenize(3), TypeError, "text must be a str, got int"),
         (lambda: english_japanese_pairs(-1), ValueError, "non-negative"),
+        (lambda: english_japanese_pairs(2.5), TypeError, "n must be an int, got float"),
+        (lambda: english_japanese_pairs(english_japanese_capacity()), ValueError, "distinct sentences"),
+        (lambda: Vocab.build(["a"], min_freq=0), ValueError, "min_freq must be a positive integer, got 0"),
+        (lambda: Vocab.build(["a"], max_size=4), ValueError, "max_size must leave room.*got 4"),
+        (
+            lambda: Vocab.from_dict({"itos": ["<pad>", "<bos>", "<eos>", "<unk>", 5]}),
+            TypeError,
+            "list of str",
+        ),
+        (lambda: Vocab.build(["a"]).encode(["a"]), TypeError, "text must be a str, got list"),
+        (lambda: Vocab.build(["a"]).decode(torch.zeros(2, 2, dtype=torch.long)), ValueError, r"\(2, 2\)"),
+        (lambda: load_translation_data("numbers-de"), ValueError, "22000 is more than the 10000"),
+        (lambda: load_translation_data("en-ja", n_valid=-1), ValueError, "n_valid must be a non-negative"),
+        (lambda: load_translation_data(42), TypeError, "name must be a str"),
+        (lambda: load_pairs(42), TypeError, "path must be a str or os.PathLike, got int"),
+        (lambda: split_pairs([("a", "b")], -1, 0), ValueError, "n_valid must be a non-negative int, got -1"),
+        (lambda: split_pairs("ab", 0, 0), TypeError, "pairs must be a list"),
+        (lambda: collate([([1], [2])], 0.0, 1, 2), TypeError, "pad_id must be an int, got float"),
+        (lambda: collate([[1, 2, 3]], 0, 1, 2), ValueError, r"pairs\[0\] must be \(source ids, target ids\)"),
+        (
+            lambda: TranslationDataset([("a", "b")], "vocab", Vocab.build(["b"])),
+            TypeError,
+            "src_vocab must be a Vocab",
+        ),
+        (
+            lambda: make_loader([("a", "b")], 4, shuffle=False),
+            TypeError,
+            "dataset must be a TranslationDataset",
+        ),
+        (lambda: sentence_pair(("a", "b"), "flies", ("c", "d")), ValueError, "got 'flies'"),
+        (
+            lambda: sentence_pair(("a", "b"), "sees", ("c", "d"), place="on the moon"),
+            ValueError,
+            "'on the moon'",
+        ),
+        (lambda: noun_phrase("the", [], "zebra"), ValueError, "got 'zebra'"),
         (lambda: number_german_pairs(10001), ValueError, "10000 distinct"),
         (lambda: german_number(10000), ValueError, r"\[0, 9999\], got 10000"),
         (lambda: load_translation_data("klingon"), ValueError, "'klingon'"),
@@ -92,8 +140,38 @@ def test_the_grammar_builds_the_example_of_the_course():
         time="yesterday",
     ) == ("the old man helped a child yesterday", "kinou toshiotta otoko ga kodomo o tasuketa")
     assert noun_phrase("an", ["old"], "book")[1] == "furui hon"  # old things are furui, old people toshiotta
+    assert sentence_pair(
+        noun_phrase("a", ["kind"], "teacher"),
+        "gives",
+        noun_phrase("the", ["red"], "apple"),
+        recipient=noun_phrase("the", [], "girl"),
+    ) == (
+        "a kind teacher gives the red apple to the girl",
+        "shinsetsu na sensei ga shoujo ni akai ringo o ageru",
+    )
+    assert sentence_pair(
+        noun_phrase("the", [], "student"),
+        "sends",
+        noun_phrase("a", [], "letter"),
+        True,
+        None,
+        "today",
+        recipient=noun_phrase("a", ["tall"], "doctor"),
+    ) == (
+        "the student sent a letter to a tall doctor today",
+        "kyou gakusei ga se no takai isha ni tegami o okutta",
+    )
+    with pytest.raises(ValueError, match="with a recipient must be one of"):
+        sentence_pair(subject, "sees", obj, recipient=obj)
     with pytest.raises(ValueError, match="does not go with 'man'"):
         noun_phrase("the", ["red"], "man")
+
+
+english_verbs = {
+    "sees", "saw", "finds", "found", "eats", "ate", "reads", "read", "writes", "wrote", "buys", "bought",
+    "carries", "carried", "helps", "helped", "calls", "called", "chases", "chased", "washes", "washed",
+    "gives", "gave", "shows", "showed", "sends", "sent",
+}  # fmt: skip
 
 
 def test_japanese_side_is_verb_final_with_postpositions(data):
@@ -119,13 +197,28 @@ def test_japanese_side_is_verb_final_with_postpositions(data):
         "otta",
         "arau",
         "aratta",
+        "ageru",
+        "ageta",
+        "miseru",
+        "miseta",
+        "okuru",
+        "okutta",
     }
     for en, ja in data.train[:2000]:
         words = ja.split()
         assert words[-1] in verbs, (en, ja)
         assert words.index("ga") < words.index("o") < len(words) - 1
-        # English is subject-verb-object: the verb follows the subject noun phrase, not at the end
-        assert en.split()[-1] not in {"sees", "saw", "eats", "ate"}
+        if "ni" in words:  # the recipient comes between subject and object
+            assert words.index("ga") < words.index("ni") < words.index("o")
+            assert " to " in f" {en} "
+        # English is subject-verb-object: the sentence opens with the subject noun phrase, the verb
+        # follows its noun, and that noun is the one Japanese marks with "ga"
+        en_words = en.split()
+        verb_positions = [i for i, w in enumerate(en_words) if w in english_verbs]
+        assert len(verb_positions) == 1 and 2 <= verb_positions[0] <= 4, en
+        assert en_words[0] in {"the", "a", "an"} and en_words[-1] not in english_verbs
+        subject_noun = en_words[verb_positions[0] - 1]
+        assert ANIMATE[subject_noun] == words[words.index("ga") - 1], (en, ja)
 
 
 def test_english_grammar_spot_checks(data):
@@ -241,3 +334,54 @@ def test_dataset_drops_pairs_longer_than_max_len(data):
     ds = TranslationDataset(data.valid, data.src_vocab, data.tgt_vocab, max_len=8)
     assert 0 < len(ds) < 1000
     assert all(len(s) <= 8 and len(t) + 1 <= 8 for s, t in ds.items)
+
+
+def test_recipient_sentences_use_ni_and_stay_short():
+    pairs = english_japanese_pairs(3000, seed=5)
+    with_recipient = [(en, ja) for en, ja in pairs if " to " in en]
+    assert 300 < len(with_recipient) < 1200  # about one verb in five takes a recipient
+    for _, ja in with_recipient:
+        assert ja.split().count("ni") == 1 and ja.split()[-1] in {
+            "ageru",
+            "ageta",
+            "miseru",
+            "miseta",
+            "okuru",
+            "okutta",
+        }
+    assert max(len(en.split()) for en, _ in pairs) <= 14
+
+
+def english_noun_phrases(noun):
+    """Every English noun phrase the grammar allows for `noun`, spelled out one by one."""
+    table = ADJ_HUMAN if noun in HUMANS else ADJ_ANIMAL if noun in ANIMALS else ADJ_THING
+    lists = [[]] + [[a] for a in table] + [[a, b] for a in table for b in table if ADJ_KIND[a] < ADJ_KIND[b]]
+    phrases = set()
+    for adjectives in lists:
+        indefinite = "an" if (adjectives + [noun])[0][0] in "aeiou" else "a"
+        phrases |= {noun_phrase(article, adjectives, noun)[0] for article in ("the", indefinite)}
+    return phrases
+
+
+def test_capacity_matches_a_count_of_spelled_out_phrases(data):
+    n_phrases = {noun: len(english_noun_phrases(noun)) for noun in {**HUMANS, **ANIMALS, **THINGS}}
+    # present: no time, today, every day; past: no time, today, yesterday; each with 8 places or none
+    endings = 6 * 9
+    expected = 0
+    for _, _, _, _, subjects, objects in VERBS:
+        for s in subjects:
+            expected += n_phrases[s] * sum(n_phrases[o] for o in objects if o != s) * endings
+    for _, _, _, _, subjects, objects, recipients in DITRANSITIVE_VERBS:
+        for s in subjects:
+            n_recipients = sum(n_phrases[r] for r in recipients if r != s)
+            expected += n_phrases[s] * sum(n_phrases[o] for o in objects) * n_recipients * 2
+    assert english_japanese_capacity() == expected
+    # and the generator says nothing outside the spelled-out phrases
+    horse_eats = [en for en, _ in data.train if en.startswith("the horse eats ")]
+    food_phrases = set().union(*(english_noun_phrases(f) for f in ("apple", "banana", "fish", "cake")))
+    for en in horse_eats:
+        rest = en.removeprefix("the horse eats ").removesuffix(" today").removesuffix(" every day")
+        for place in PLACES:
+            rest = rest.removesuffix(" " + place)
+        assert rest in food_phrases, en
+    assert len(horse_eats) > 10
