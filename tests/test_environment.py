@@ -2,10 +2,10 @@
 requirements.txt (exact pins) and environment.yml (Binder and conda)."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +74,26 @@ def test_environment_yml_installs_the_same_pins_the_cpu_torch_and_the_library():
 
 def test_torch_pin_is_the_one_with_a_local_cpu_build():
     assert pinned_requirements()["torch"] == "2.13.0"
+
+
+def test_binder_reads_the_root_environment_file():
+    # repo2docker uses binder/ or .binder/ when present and then ignores the root files
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
+    postbuild = ROOT / "postBuild"
+    if postbuild.exists():  # it runs from the repository root; stop at the first failing line
+        assert "set -euo pipefail" in postbuild.read_text().splitlines()[:2]
+
+
+def test_environment_python_satisfies_requires_python():
+    packaging = pytest.importorskip("packaging.specifiers")
+    match = re.search(r"^\s*-\s*python\s*=\s*([0-9.]+)\s*$", (ROOT / "environment.yml").read_text(), re.M)
+    assert match, "environment.yml must pin python, e.g. '- python=3.11'"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert packaging.SpecifierSet(requires).contains(match.group(1) + ".0")
+
+
+def test_readme_has_a_binder_badge_for_the_configured_repository():
+    repo = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["transformer-course"]["repository"]
+    readme = (ROOT / "README.md").read_text()
+    assert f"https://mybinder.org/v2/gh/{repo}/" in readme
+    assert "https://mybinder.org/badge_logo.svg" in readme
