@@ -437,9 +437,9 @@ def mentions(*parts: str) -> str:
     return "(?s)" + "".join(f"(?=.*{re.escape(part)})" for part in parts)
 
 
-# Inputs the library does not yet reject at its boundary: each fails today (a crash inside torch, an
-# error that names another argument, or silent acceptance) and states the message it should give.
-KNOWN_GAPS = {
+# Inputs that once reached torch (a crash inside it, an error naming another argument, or silent
+# acceptance); the fourth entry says what happened before the boundary check was added.
+BOUNDARY_CASES = {
     "sdpa query and key of different float dtypes": (
         lambda: scaled_dot_product_attention(Q, Q.double(), Q),
         TypeError,
@@ -564,14 +564,8 @@ def test_bad_input_is_rejected_with_a_clear_message(name):
         call()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=case[3]))
-        for name, case in KNOWN_GAPS.items()
-    ],
-)
-def test_known_gap_should_be_rejected_with_a_clear_message(name):
-    call, error, message, _ = KNOWN_GAPS[name]
+@pytest.mark.parametrize("name", list(BOUNDARY_CASES))
+def test_input_that_once_reached_torch_is_rejected_at_the_boundary(name):
+    call, error, message, _ = BOUNDARY_CASES[name]
     with pytest.raises(error, match=message):
         call()

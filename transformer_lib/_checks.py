@@ -23,11 +23,24 @@ def check_float(name: str, value: object) -> Tensor:
 def check_tokens(name: str, value: object) -> Tensor:
     """Token ids: a (B, T) integer tensor."""
     tensor = check_tensor(name, value)
-    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+    if tensor.dtype not in (torch.long, torch.int32):
         raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {tensor.dtype}")
     if tensor.dim() != 2:
         raise ValueError(f"{name} must have shape (B, T), got {tuple(tensor.shape)}")
+    if tensor.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one token per row, got shape {tuple(tensor.shape)}")
     return tensor
+
+
+def check_same_dtype(name: str, tensor: Tensor, dtype: torch.dtype, other: str) -> None:
+    if tensor.dtype != dtype:
+        raise TypeError(f"{name} must have the dtype of {other}, {dtype}, got {tensor.dtype}")
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
 
 
 def check_ndim(name: str, tensor: Tensor, ndim: int, layout: str) -> None:

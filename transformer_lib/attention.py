@@ -9,6 +9,7 @@ nothing to attend to gives an output of zeros, never NaN.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ from ._checks import (
     check_mask,
     check_positive_int,
     check_probability,
+    check_same_dtype,
     check_tensor,
     check_tokens,
 )
@@ -33,7 +35,7 @@ def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
 def padding_mask(tokens: Tensor, pad_id: int) -> Tensor:
     """(B, 1, 1, T) bool, True at real tokens: every query may attend to every non-pad key."""
     check_tokens("tokens", tokens)
-    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
+    if isinstance(pad_id, bool) or not isinstance(pad_id, numbers.Integral):
         raise TypeError(f"pad_id must be an int, got {type(pad_id).__name__}")
     return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, T)
 
@@ -72,6 +74,7 @@ def scaled_dot_product_attention(
         check_float(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
+        check_same_dtype(name, t, query.dtype, "query")
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"query and key must have the same last dimension d_k, got query {tuple(query.shape)} "
@@ -120,7 +123,17 @@ class KVCache:
 
     def reorder(self, index: Tensor) -> None:
         """Keep the batch rows `index` (B_new,), e.g. the surviving hypotheses of beam search."""
+        check_tensor("index", index)
+        if index.dtype not in (torch.long, torch.int32) or index.dim() != 1:
+            raise TypeError(
+                f"index must be a 1-d integer tensor of batch rows, got {index.dtype} {tuple(index.shape)}"
+            )
         if self.k is not None:
+            B = self.k.shape[0]
+            if index.numel() and (int(index.min()) < 0 or int(index.max()) >= B):
+                raise ValueError(
+                    f"index must hold batch rows in [0, {B}), got values in [{int(index.min())}, {int(index.max())}]"
+                )
             self.k = self.k.index_select(0, index)  # (B_new, h, T_past, d_k)
             self.v = self.v.index_select(0, index)  # (B_new, h, T_past, d_k)
 
@@ -169,6 +182,7 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(
                     f"{name} must have shape (B, T, d_model={self.d_model}), got {tuple(t.shape)}"
                 )
+            check_same_dtype(name, t, self.w_q.weight.dtype, "the layer's weights")
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(
                 f"query, key and value must have the same batch size B, got {query.shape[0]}, "
@@ -189,6 +203,10 @@ class MultiHeadAttention(nn.Module):
     ) -> Tensor:
         self._check_inputs(query, key, value)
         B, T_q, _ = query.shape
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache or None, got {type(cache).__name__}")
+        if cache is not None and cache.k is not None and cache.k.shape[0] != B:
+            raise ValueError(f"the cache holds batch size {cache.k.shape[0]} but query has batch size {B}")
         q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
         if cache is not None and cache.static and cache.k is not None:
             k, v = cache.k, cache.v  # (B, h, T_k, d_k) computed once from the encoder memory
@@ -200,8 +218,6 @@ class MultiHeadAttention(nn.Module):
                 v = torch.cat([cache.v, v], dim=2)  # (B, h, T_past + T_new, d_k)
             if cache is not None:
                 cache.k, cache.v = k, v
-        if k.shape[0] != B:
-            raise ValueError(f"the cache holds batch size {k.shape[0]} but query has batch size {B}")
         T_k = k.shape[2]
         if mask is not None:
             check_mask("mask", mask, (B, self.n_heads, T_q, T_k), "(B, h, T_q, T_k)")

@@ -21,6 +21,8 @@ def sinusoidal_positional_encoding(
     check_positive_int("max_len", max_len)
     check_positive_int("d_model", d_model)
     dtype = dtype or torch.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point dtype (sines lie in [-1, 1]), got {dtype}")
     position = torch.arange(max_len, device=device, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
     two_i = torch.arange(0, d_model, 2, device=device, dtype=torch.float64)  # (ceil(d_model / 2),)
     angle = position / (10000.0 ** (two_i / d_model))  # (max_len, ceil(d_model / 2))
@@ -48,6 +50,8 @@ class PositionalEncoding(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
         T = x.shape[1]
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            raise TypeError(f"offset must be an int (the position of x's first token), got {offset!r}")
         if offset < 0 or offset + T > self.max_len:
             raise ValueError(
                 f"positions {offset}..{offset + T - 1} do not fit the positional table of max_len="

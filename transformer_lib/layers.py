@@ -25,6 +25,8 @@ class LayerNorm(nn.Module):
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.d_model = check_positive_int("d_model", d_model)
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+            raise TypeError(f"eps must be a positive float, got {type(eps).__name__} {eps!r}")
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps}")
         self.eps = eps

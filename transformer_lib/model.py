@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_float, check_positive_int, check_probability, check_tokens
+from ._checks import check_bool, check_float, check_mask, check_positive_int, check_probability, check_tokens
 from .attention import KVCache, MultiHeadAttention, causal_mask, padding_mask
 from .embedding import PositionalEncoding, TokenEmbedding
 from .layers import ACTIVATIONS, DecoderLayer, EncoderLayer, LayerNorm
@@ -50,6 +50,10 @@ class TransformerConfig:
                 f"(each head gets d_model // n_heads dims)"
             )
         check_probability("dropout", self.dropout)
+        for name in ("norm_first", "share_embeddings", "tie_output"):
+            check_bool(name, getattr(self, name))
+        if self.final_norm is not None:
+            check_bool("final_norm", self.final_norm)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
@@ -57,8 +61,13 @@ class TransformerConfig:
                 "share_embeddings=True needs one shared vocabulary, got src_vocab_size="
                 f"{self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}"
             )
-        if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
-            raise ValueError(f"pad_id must be a valid token id, got {self.pad_id}")
+        smallest = min(self.src_vocab_size, self.tgt_vocab_size)
+        if (
+            isinstance(self.pad_id, bool)
+            or not isinstance(self.pad_id, int)
+            or not 0 <= self.pad_id < smallest
+        ):
+            raise ValueError(f"pad_id must be a token id in [0, {smallest}), got {self.pad_id!r}")
         if self.final_norm is None:
             object.__setattr__(self, "final_norm", self.norm_first)
 
@@ -116,12 +125,18 @@ class DecoderCache:
             cross_cache.reorder(index)
 
 
+def check_config(config: object) -> TransformerConfig:
+    if not isinstance(config, TransformerConfig):
+        raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
+    return config
+
+
 class Encoder(nn.Module):
     """Embedding, positional encoding and a stack of N encoder layers. (B, S) ids -> (B, S, d_model)."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        c = config
+        c = check_config(config)
         self.embedding = TokenEmbedding(c.src_vocab_size, c.d_model)
         self.positions = PositionalEncoding(c.d_model, c.max_len, c.dropout)
         self.layers = nn.ModuleList(
@@ -131,6 +146,7 @@ class Encoder(nn.Module):
         self.norm = LayerNorm(c.d_model) if c.final_norm else nn.Identity()
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        check_tokens("src", src)
         x = self.positions(self.embedding(src))  # (B, S, d_model)
         for layer in self.layers:
             x = layer(x, src_mask)  # (B, S, d_model)
@@ -143,7 +159,7 @@ class Decoder(nn.Module):
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        c = config
+        c = check_config(config)
         self.embedding = TokenEmbedding(c.tgt_vocab_size, c.d_model)
         self.positions = PositionalEncoding(c.d_model, c.max_len, c.dropout)
         self.layers = nn.ModuleList(
@@ -160,6 +176,7 @@ class Decoder(nn.Module):
         tgt_mask: Tensor | None = None,
         cache: DecoderCache | None = None,
     ) -> Tensor:
+        check_tokens("tgt", tgt)
         offset = len(cache) if cache is not None else 0
         x = self.positions(self.embedding(tgt), offset=offset)  # (B, T, d_model)
         for i, layer in enumerate(self.layers):
@@ -178,9 +195,7 @@ class Transformer(nn.Module):
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        if not isinstance(config, TransformerConfig):
-            raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = check_config(config)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.output = nn.Linear(config.d_model, config.tgt_vocab_size, bias=False)  # the "unembedding"
@@ -208,8 +223,10 @@ class Transformer(nn.Module):
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """Source ids (B, S) -> memory (B, S, d_model)."""
         check_tokens("src", src)
+        B, S = src.shape
         if src_mask is None:
             src_mask = self.src_mask(src)
+        check_mask("src_mask", src_mask, (B, self.config.n_heads, S, S), "(B, h, S, S)")
         return self.encoder(src, src_mask)
 
     def decode(
@@ -234,9 +251,16 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"tgt and memory must have the same batch size, got tgt {tuple(tgt.shape)} and memory {tuple(memory.shape)}"
             )
-        T, past = tgt.shape[1], len(cache) if cache is not None else 0
+        if cache is not None and not isinstance(cache, DecoderCache):
+            raise TypeError(f"cache must be a DecoderCache from new_cache(), got {type(cache).__name__}")
+        (B, T), S, h = tgt.shape, memory.shape[1], self.config.n_heads
+        past = len(cache) if cache is not None else 0
         if tgt_mask is None and T > 1:
             tgt_mask = causal_mask(past + T, device=tgt.device)[past:]  # (T, past + T)
+        if src_mask is not None:
+            check_mask("src_mask", src_mask, (B, h, T, S), "(B, h, T, S)")
+        if tgt_mask is not None:
+            check_mask("tgt_mask", tgt_mask, (B, h, T, past + T), "(B, h, T, T)")
         h = self.decoder(tgt, memory, src_mask, tgt_mask, cache)  # (B, T, d_model)
         return self.output(h)  # (B, T, tgt_vocab_size)
 
