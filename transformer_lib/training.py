@@ -377,8 +377,9 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise ValueError(
-            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): {error}"
+            f"{path} is not a readable checkpoint (corrupt, truncated or another kind of file): {first_line}"
         ) from error
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
