@@ -11,8 +11,8 @@ from transformer_lib.data import (
     ADJ_THING,
     ANIMALS,
     ANIMATE,
-    DITRANSITIVE_VERBS,
     HUMANS,
+    MOTION_VERBS,
     PLACES,
     THINGS,
     VERBS,
@@ -140,29 +140,17 @@ def test_the_grammar_builds_the_example_of_the_course():
         time="yesterday",
     ) == ("the old man helped a child yesterday", "kinou toshiotta otoko ga kodomo o tasuketa")
     assert noun_phrase("an", ["old"], "book")[1] == "furui hon"  # old things are furui, old people toshiotta
-    assert sentence_pair(
-        noun_phrase("a", ["kind"], "teacher"),
-        "gives",
-        noun_phrase("the", ["red"], "apple"),
-        recipient=noun_phrase("the", [], "girl"),
-    ) == (
-        "a kind teacher gives the red apple to the girl",
-        "shinsetsu na sensei ga shoujo ni akai ringo o ageru",
+    assert sentence_pair(noun_phrase("a", ["kind"], "teacher"), "goes", destination="the school") == (
+        "a kind teacher goes to the school",
+        "shinsetsu na sensei ga gakkou ni iku",
     )
     assert sentence_pair(
-        noun_phrase("the", [], "student"),
-        "sends",
-        noun_phrase("a", [], "letter"),
-        True,
-        None,
-        "today",
-        recipient=noun_phrase("a", ["tall"], "doctor"),
-    ) == (
-        "the student sent a letter to a tall doctor today",
-        "kyou gakusei ga se no takai isha ni tegami o okutta",
-    )
-    with pytest.raises(ValueError, match="with a recipient must be one of"):
-        sentence_pair(subject, "sees", obj, recipient=obj)
+        noun_phrase("the", [], "student"), "returns", past=True, time="today", destination="the house"
+    ) == ("the student returned to the house today", "kyou gakusei ga ie ni kaetta")
+    with pytest.raises(ValueError, match="of motion must be one of"):
+        sentence_pair(subject, "sees", destination="the park")
+    with pytest.raises(ValueError, match="give either obj"):
+        sentence_pair(subject, "sees")
     with pytest.raises(ValueError, match="does not go with 'man'"):
         noun_phrase("the", ["red"], "man")
 
@@ -170,47 +158,23 @@ def test_the_grammar_builds_the_example_of_the_course():
 english_verbs = {
     "sees", "saw", "finds", "found", "eats", "ate", "reads", "read", "writes", "wrote", "buys", "bought",
     "carries", "carried", "helps", "helped", "calls", "called", "chases", "chased", "washes", "washed",
-    "gives", "gave", "shows", "showed", "sends", "sent",
+    "goes", "went", "comes", "came", "returns", "returned",
+}  # fmt: skip
+japanese_verbs = {
+    "miru", "mita", "mitsukeru", "mitsuketa", "taberu", "tabeta", "yomu", "yonda", "kaku", "kaita",
+    "kau", "katta", "hakobu", "hakonda", "tasukeru", "tasuketa", "yobu", "ou", "otta", "arau", "aratta",
+    "iku", "itta", "kuru", "kita", "kaeru", "kaetta",
 }  # fmt: skip
 
 
 def test_japanese_side_is_verb_final_with_postpositions(data):
-    verbs = {
-        "miru",
-        "mita",
-        "mitsukeru",
-        "mitsuketa",
-        "taberu",
-        "tabeta",
-        "yomu",
-        "yonda",
-        "kaku",
-        "kaita",
-        "kau",
-        "katta",
-        "hakobu",
-        "hakonda",
-        "tasukeru",
-        "tasuketa",
-        "yobu",
-        "ou",
-        "otta",
-        "arau",
-        "aratta",
-        "ageru",
-        "ageta",
-        "miseru",
-        "miseta",
-        "okuru",
-        "okutta",
-    }
     for en, ja in data.train[:2000]:
         words = ja.split()
-        assert words[-1] in verbs, (en, ja)
-        assert words.index("ga") < words.index("o") < len(words) - 1
-        if "ni" in words:  # the recipient comes between subject and object
-            assert words.index("ga") < words.index("ni") < words.index("o")
-            assert " to " in f" {en} "
+        assert words[-1] in japanese_verbs, (en, ja)
+        if "ni" in words:  # a verb of motion: "goes to the park" -> "kouen ni iku"
+            assert words.index("ga") < words.index("ni") == len(words) - 2 and " to the " in en
+        else:
+            assert words.index("ga") < words.index("o") < len(words) - 1
         # English is subject-verb-object: the sentence opens with the subject noun phrase, the verb
         # follows its noun, and that noun is the one Japanese marks with "ga"
         en_words = en.split()
@@ -336,20 +300,14 @@ def test_dataset_drops_pairs_longer_than_max_len(data):
     assert all(len(s) <= 8 and len(t) + 1 <= 8 for s, t in ds.items)
 
 
-def test_recipient_sentences_use_ni_and_stay_short():
+def test_motion_sentences_use_ni_and_all_stay_short():
     pairs = english_japanese_pairs(3000, seed=5)
-    with_recipient = [(en, ja) for en, ja in pairs if " to " in en]
-    assert 300 < len(with_recipient) < 1200  # about one verb in five takes a recipient
-    for _, ja in with_recipient:
-        assert ja.split().count("ni") == 1 and ja.split()[-1] in {
-            "ageru",
-            "ageta",
-            "miseru",
-            "miseta",
-            "okuru",
-            "okutta",
-        }
-    assert max(len(en.split()) for en, _ in pairs) <= 14
+    motion = [(en, ja) for en, ja in pairs if " to the " in en]
+    assert 300 < len(motion) < 1200  # three verbs of fourteen
+    for en, ja in motion:
+        assert ja.split().count("ni") == 1 and "o" not in ja.split(), (en, ja)
+        assert ja.split()[-1] in {"iku", "itta", "kuru", "kita", "kaeru", "kaetta"}
+    assert min(len(en.split()) for en, _ in pairs) >= 4 and max(len(en.split()) for en, _ in pairs) <= 14
 
 
 def english_noun_phrases(noun):
@@ -371,10 +329,8 @@ def test_capacity_matches_a_count_of_spelled_out_phrases(data):
     for _, _, _, _, subjects, objects in VERBS:
         for s in subjects:
             expected += n_phrases[s] * sum(n_phrases[o] for o in objects if o != s) * endings
-    for _, _, _, _, subjects, objects, recipients in DITRANSITIVE_VERBS:
-        for s in subjects:
-            n_recipients = sum(n_phrases[r] for r in recipients if r != s)
-            expected += n_phrases[s] * sum(n_phrases[o] for o in objects) * n_recipients * 2
+    for _, _, _, _, subjects in MOTION_VERBS:
+        expected += sum(n_phrases[s] for s in subjects) * 8 * 6  # 8 destinations, the same 6 times
     assert english_japanese_capacity() == expected
     # and the generator says nothing outside the spelled-out phrases
     horse_eats = [en for en, _ in data.train if en.startswith("the horse eats ")]

@@ -119,7 +119,7 @@ class Vocab:
         return cls(d["itos"])
 
 
-# --- English -> Japanese word order (subject ga, object o, place de, verb last) ---------------------
+# --- English -> Japanese word order (subject ga, object o, place de, destination ni, verb last) ---------------------
 
 # fmt: off
 HUMANS = {
@@ -163,11 +163,11 @@ VERBS = [
     ("chases", "chased", "ou", "otta", ANIMATE, ANIMATE),
     ("washes", "washed", "arau", "aratta", HUMANS, WASHABLE),
 ]
-# verbs with a recipient, "X gives Y to Z" -> "X ga Z ni Y o ageru": (..., subjects, objects, recipients)
-DITRANSITIVE_VERBS = [
-    ("gives", "gave", "ageru", "ageta", HUMANS, THINGS, HUMANS),
-    ("shows", "showed", "miseru", "miseta", HUMANS, THINGS, HUMANS),
-    ("sends", "sent", "okuru", "okutta", HUMANS, {**TEXTS, "flower": "hana", "cake": "keeki"}, HUMANS),
+# verbs of motion, "X goes to the park" -> "X ga kouen ni iku": (..., subjects); no object
+MOTION_VERBS = [
+    ("goes", "went", "iku", "itta", ANIMATE),
+    ("comes", "came", "kuru", "kita", ANIMATE),
+    ("returns", "returned", "kaeru", "kaetta", HUMANS),
 ]
 # fmt: off
 PLACES = {
@@ -175,6 +175,7 @@ PLACES = {
     "at the station": "eki de", "in the kitchen": "daidokoro de", "in the library": "toshokan de",
     "by the river": "kawa de", "in the house": "ie de",
 }
+DESTINATIONS = {place.split(" ", 1)[1]: japanese.split()[0] for place, japanese in PLACES.items()}
 # fmt: on
 # time word -> (Japanese, the tenses it goes with)
 TIMES = {
@@ -211,30 +212,40 @@ def noun_phrase(article: str, adjectives: Sequence[str], noun: str) -> tuple[str
 def sentence_pair(
     subject: tuple[str, str],
     verb: str,
-    obj: tuple[str, str],
+    obj: tuple[str, str] | None = None,
     past: bool = False,
     place: str | None = None,
     time: str | None = None,
-    recipient: tuple[str, str] | None = None,
+    destination: str | None = None,
 ) -> tuple[str, str]:
     """Compose one pair from noun phrases (English, Japanese), a verb given in its English present
-    form, and an optional place, time and (for gives/shows/sends) recipient. English is
-    subject-verb-object-(to recipient)-place-time; Japanese is time, subject ga, (recipient ni),
-    object o, place de, verb."""
-    rows = VERBS if recipient is None else DITRANSITIVE_VERBS
+    form, and an optional place and time. English is subject-verb-object-place-time; Japanese is
+    time, subject ga, object o, place de, verb. A verb of motion (goes, comes, returns) takes a
+    destination instead of an object: "the dog goes to the park" -> "inu ga kouen ni iku"."""
+    rows = VERBS if destination is None else MOTION_VERBS
     row = next((v for v in rows if v[0] == verb), None)
     if row is None:
-        kind = "without a recipient" if recipient is None else "with a recipient"
+        kind = "with an object" if destination is None else "of motion"
         raise ValueError(f"verb {kind} must be one of {[v[0] for v in rows]}, got {verb!r}")
+    if (obj is None) != (destination is not None):
+        raise ValueError(
+            f"give either obj (for {[v[0] for v in VERBS]}) or destination (for "
+            f"{[v[0] for v in MOTION_VERBS]}), got obj={obj!r} and destination={destination!r}"
+        )
+    if destination is not None and destination not in DESTINATIONS:
+        raise ValueError(f"destination must be one of {sorted(DESTINATIONS)}, got {destination!r}")
     if place is not None and place not in PLACES:
         raise ValueError(f"place must be one of {sorted(PLACES)}, got {place!r}")
     if time is not None and time not in TIMES:
         raise ValueError(f"time must be one of {sorted(TIMES)}, got {time!r}")
-    english = [subject[0], row[1] if past else row[0], obj[0]]
-    japanese = [f"{subject[1]} ga", f"{obj[1]} o"]
-    if recipient is not None:
-        english += ["to", recipient[0]]
-        japanese.insert(1, f"{recipient[1]} ni")
+    english = [subject[0], row[1] if past else row[0]]
+    japanese = [f"{subject[1]} ga"]
+    if obj is not None:
+        english.append(obj[0])
+        japanese.append(f"{obj[1]} o")
+    else:
+        english += ["to", destination]
+        japanese.append(f"{DESTINATIONS[destination]} ni")
     if place is not None:
         english.append(place)
         japanese.append(PLACES[place])
@@ -264,19 +275,21 @@ def _random_noun_phrase(rng: random.Random, noun: str) -> tuple[str, str]:
 
 
 def _english_japanese_pair(rng: random.Random) -> tuple[str, str]:
-    row = rng.choice(VERBS + DITRANSITIVE_VERBS)
+    row = rng.choice(VERBS + MOTION_VERBS)
     subject_noun = rng.choice(sorted(row[4]))
     subject = _random_noun_phrase(rng, subject_noun)
-    obj = _random_noun_phrase(rng, rng.choice(sorted(set(row[5]) - {subject_noun})))
+    if len(row) == 5:  # a verb of motion: a destination, no object, no place
+        obj, destination, place = None, rng.choice(sorted(DESTINATIONS)), None
+    else:
+        obj = _random_noun_phrase(rng, rng.choice(sorted(set(row[5]) - {subject_noun})))
+        destination = None
     past = rng.random() < 0.5
-    if len(row) == 7:  # a recipient instead of place and time keeps sentences within 14 words
-        recipient = _random_noun_phrase(rng, rng.choice(sorted(set(row[6]) - {subject_noun})))
-        return sentence_pair(subject, row[0], obj, past, recipient=recipient)
-    place = rng.choice(sorted(PLACES)) if rng.random() < 0.5 else None
+    if obj is not None:
+        place = rng.choice(sorted(PLACES)) if rng.random() < 0.5 else None
     time = None
     if rng.random() < 0.3:
         time = rng.choice([t for t, (_, tenses) in TIMES.items() if past in tenses])
-    return sentence_pair(subject, row[0], obj, past, place, time)
+    return sentence_pair(subject, row[0], obj, past, place, time, destination)
 
 
 def english_japanese_capacity() -> int:
@@ -284,13 +297,13 @@ def english_japanese_capacity() -> int:
     variants = {n: 2 * len(_adjective_sequences(n)) for n in {**ANIMATE, **THINGS}}  # 'the' or 'a'/'an'
     tense_times = sum(1 + sum(past in tenses for _, tenses in TIMES.values()) for past in (False, True))
     total = 0
-    for row in VERBS + DITRANSITIVE_VERBS:
+    for row in VERBS:
         for s in row[4]:
-            objects = sum(variants[o] for o in row[5] if o != s)
-            if len(row) == 7:
-                total += variants[s] * objects * sum(variants[r] for r in row[6] if r != s) * 2
-            else:
-                total += variants[s] * objects * tense_times * (1 + len(PLACES))
+            total += (
+                variants[s] * sum(variants[o] for o in row[5] if o != s) * tense_times * (1 + len(PLACES))
+            )
+    for row in MOTION_VERBS:
+        total += sum(variants[s] for s in row[4]) * len(DESTINATIONS) * tense_times
     return total
 
 
