@@ -149,9 +149,10 @@ def test_batches_are_a_function_of_the_step_and_cover_an_epoch():
 
 def test_a_short_run_lowers_the_loss_and_records_its_history(data):
     model = tiny_model(data, dropout=0.0)
-    history = train(
-        model, data, quick(steps=30, warmup_steps=10, lr_factor=2.0, eval_every=15), progress=False
-    )
+    seen = []
+    config = quick(steps=30, warmup_steps=10, lr_factor=2.0, eval_every=15)
+    history = train(model, data, config, progress=False, on_eval=seen.append)
+    assert seen == history.evals
     assert history.steps == list(range(1, 31)) and len(history.losses) == len(history.lrs) == 30
     assert sum(history.losses[-5:]) / 5 < sum(history.losses[:5]) / 5 - 0.5  # nats per token
     assert [e["step"] for e in history.evals] == [15, 30]

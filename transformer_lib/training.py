@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -183,6 +184,7 @@ def train(
     resume_from: str | os.PathLike | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool = True,
+    on_eval: Callable[[dict], None] | None = None,
 ) -> History:
     """Train `model` on `data.train` with teacher forcing and return the History.
 
@@ -190,7 +192,8 @@ def train(
     `init_distributed()`) the model is wrapped in DistributedDataParallel, each process trains on its
     share of every global batch, and only rank 0 shows progress, evaluates and saves. `resume_from`
     continues a saved run exactly (same weights as an uninterrupted run); `checkpoint_path` is
-    written at the end. A checkpoint that does not fit is refused before anything is written."""
+    written at the end. A checkpoint that does not fit is refused before anything is written.
+    `on_eval(metrics)` is called (on rank 0) after each evaluation, e.g. to print a log line."""
     if not isinstance(model, Transformer):
         raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
     if not isinstance(data, TranslationData):
@@ -251,6 +254,8 @@ def train(
             if rank == 0:
                 metrics = evaluate(model, eval_pairs, data.src_vocab, data.tgt_vocab)
                 history.evals.append({"step": step + 1, "seconds": history.train_seconds, **metrics})
+                if on_eval is not None:
+                    on_eval(history.evals[-1])
                 if bar is not None:
                     bar.set_postfix(loss=f"{loss:.3f}", exact=f"{metrics['exact_match']:.3f}")
                 target = config.target_exact_match
