@@ -266,7 +266,7 @@ def _adjective_sequences(noun: str) -> list[tuple[str, ...]]:
 
 def _random_noun_phrase(rng: random.Random, noun: str) -> tuple[str, str]:
     sequences = _adjective_sequences(noun)
-    n_adjectives = rng.choices(range(3), weights=[5, 4, 1])[0]
+    n_adjectives = rng.choices(range(3), weights=[4, 4, 2])[0]
     adjectives = rng.choice([s for s in sequences if len(s) == n_adjectives])
     article = rng.choice(["the", "a"])
     if article == "a" and (adjectives[0] if adjectives else noun)[0] in "aeiou":
