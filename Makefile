@@ -15,8 +15,10 @@ PYTEST_ARGS ?=
 lab: $(VENV)/.course
 	$(BIN)/jupyter lab notebooks/01_tokens_embeddings_positions.ipynb
 
+# Two test processes side by side, one thread each: two threads per process on two cores would make
+# them wait on each other's spinning threads.
 test: $(VENV)/.test
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 install: $(VENV)/.course
 
