@@ -35,3 +35,16 @@ from .model import (
 )
 
 __version__ = "0.1.0"
+from .data import Batch, TranslationData, Vocab, load_pairs, load_translation_data, tokenize
+from .gpt import GPT, CharTokenizer, GPTConfig
+from .moe import MixtureOfExperts, load_balancing_loss
+from .training import (
+    TrainConfig,
+    evaluate,
+    label_smoothed_cross_entropy,
+    load_checkpoint,
+    load_or_train,
+    noam_lr,
+    save_checkpoint,
+    train,
+)
