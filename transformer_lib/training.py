@@ -86,10 +86,10 @@ class TrainConfig:
     Every `eval_every` steps the model is scored on `eval_samples` validation pairs; training stops
     early once the exact-match rate reaches `target_exact_match` (None: never)."""
 
-    steps: int = 800
+    steps: int = 600
     batch_size: int = 128
-    warmup_steps: int = 200
-    lr_factor: float = 2.0
+    warmup_steps: int = 100
+    lr_factor: float = 0.6
     label_smoothing: float = 0.1
     clip_norm: float | None = 1.0
     eval_every: int = 100
