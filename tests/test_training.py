@@ -299,6 +299,11 @@ def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
     again, _ = load_or_train(tmp_path / "m.pt", config=config, progress=False)
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+    stale = saved(tmp_path, small, "other.pt", d_ff=48)  # a checkpoint that does not fit
+    before = stale.read_bytes()
+    load_or_train(stale, config=config, progress=False)
+    assert (tmp_path / "other.old.pt").read_bytes() == before
+    assert load_checkpoint(stale)["config"] == model.config
 
 
 # --- bad inputs ----------------------------------------------------------------------------------------------

@@ -426,7 +426,8 @@ def load_or_train(
     progress: bool = True,
 ) -> tuple[Transformer, TranslationData]:
     """The trained default model and its data: loaded from `path` if that checkpoint exists and fits
-    the default model of `data_name`, else trained with the default TrainConfig and saved there."""
+    the default model of `data_name`, else trained with the default TrainConfig and saved there (a
+    checkpoint that does not fit is first renamed to NAME.old.pt, never overwritten)."""
     config = config or TrainConfig()
     data = load_translation_data(data_name)
     device = pick_device(config.device)
@@ -438,6 +439,7 @@ def load_or_train(
             ckpt = None
         if ckpt is not None and ckpt["tgt_vocab"].itos == data.tgt_vocab.itos:
             return model_from_checkpoint(ckpt, device), data
+        os.replace(path, Path(path).with_suffix(".old.pt"))  # kept, not overwritten
     torch.manual_seed(config.seed)
     model = Transformer(model_config)
     train(model, data, config, checkpoint_path=path, progress=progress)
