@@ -175,6 +175,17 @@ class MultiHeadAttention(nn.Module):
         B, _, T, _ = x.shape
         return x.transpose(1, 2).reshape(B, T, self.d_model)  # (B, T, d_model)
 
+    def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q = query W^Q, K = key W^K, V = value W^V, split into heads. In self-attention (one tensor
+        for all three) the three products run as one, on the stacked matrices: the same numbers."""
+        if query is key and key is value:
+            weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])  # (3 d_model, d_model)
+            bias = None if self.w_q.bias is None else torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
+            q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
+            return self.split_heads(q), self.split_heads(k), self.split_heads(v)  # 3 x (B, h, T, d_k)
+        q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
+        return q, self.split_heads(self.w_k(key)), self.split_heads(self.w_v(value))  # (B, h, T_k, d_k) x 2
+
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         for name, t in (("query", query), ("key", key), ("value", value)):
             check_float(name, t)
@@ -207,12 +218,11 @@ class MultiHeadAttention(nn.Module):
             raise TypeError(f"cache must be a KVCache or None, got {type(cache).__name__}")
         if cache is not None and cache.k is not None and cache.k.shape[0] != B:
             raise ValueError(f"the cache holds batch size {cache.k.shape[0]} but query has batch size {B}")
-        q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
         if cache is not None and cache.static and cache.k is not None:
+            q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
             k, v = cache.k, cache.v  # (B, h, T_k, d_k) computed once from the encoder memory
         else:
-            k = self.split_heads(self.w_k(key))  # (B, h, T_new, d_k)
-            v = self.split_heads(self.w_v(value))  # (B, h, T_new, d_k)
+            q, k, v = self.project(query, key, value)  # (B, h, T_q, d_k), 2 x (B, h, T_new, d_k)
             if cache is not None and not cache.static and cache.k is not None:
                 k = torch.cat([cache.k, k], dim=2)  # (B, h, T_past + T_new, d_k)
                 v = torch.cat([cache.v, v], dim=2)  # (B, h, T_past + T_new, d_k)

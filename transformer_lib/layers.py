@@ -36,10 +36,9 @@ class LayerNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_float("x", x)
         check_last_dim("x", x, self.d_model)
-        var, mean = torch.var_mean(
-            x, dim=-1, keepdim=True, unbiased=False
-        )  # (..., 1), (..., 1) biased variance
-        return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias  # (..., d_model)
+        var, mean = torch.var_mean(x, dim=-1, keepdim=True, unbiased=False)  # (..., 1) each, biased variance
+        x_hat = (x - mean) * torch.rsqrt(var + self.eps)  # (..., d_model) zero mean, unit variance
+        return torch.addcmul(self.bias, self.weight, x_hat)  # (..., d_model) beta + gamma * x_hat
 
 
 class FeedForward(nn.Module):
