@@ -131,19 +131,27 @@ def check_config(config: object) -> TransformerConfig:
     return config
 
 
-class Encoder(nn.Module):
-    """Embedding, positional encoding and a stack of N encoder layers. (B, S) ids -> (B, S, d_model)."""
+class _Stack(nn.Module):
+    """What the encoder and the decoder share: scaled embedding, positions, N layers of one kind, and
+    a final LayerNorm when the config asks for one."""
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: TransformerConfig, vocab_size: int, layer: type[nn.Module]) -> None:
         super().__init__()
         c = check_config(config)
-        self.embedding = TokenEmbedding(c.src_vocab_size, c.d_model)
+        self.embedding = TokenEmbedding(vocab_size, c.d_model)
         self.positions = PositionalEncoding(c.d_model, c.max_len, c.dropout)
         self.layers = nn.ModuleList(
-            EncoderLayer(c.d_model, c.n_heads, c.d_ff, c.dropout, c.norm_first, c.activation)
+            layer(c.d_model, c.n_heads, c.d_ff, c.dropout, c.norm_first, c.activation)
             for _ in range(c.n_layers)
         )
         self.norm = LayerNorm(c.d_model) if c.final_norm else nn.Identity()
+
+
+class Encoder(_Stack):
+    """Embedding, positional encoding and a stack of N encoder layers. (B, S) ids -> (B, S, d_model)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config, check_config(config).src_vocab_size, EncoderLayer)
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         check_tokens("src", src)
@@ -153,20 +161,12 @@ class Encoder(nn.Module):
         return self.norm(x)  # (B, S, d_model)
 
 
-class Decoder(nn.Module):
+class Decoder(_Stack):
     """Embedding, positional encoding and a stack of N decoder layers.
     (B, T) ids and memory (B, S, d_model) -> (B, T, d_model)."""
 
     def __init__(self, config: TransformerConfig) -> None:
-        super().__init__()
-        c = check_config(config)
-        self.embedding = TokenEmbedding(c.tgt_vocab_size, c.d_model)
-        self.positions = PositionalEncoding(c.d_model, c.max_len, c.dropout)
-        self.layers = nn.ModuleList(
-            DecoderLayer(c.d_model, c.n_heads, c.d_ff, c.dropout, c.norm_first, c.activation)
-            for _ in range(c.n_layers)
-        )
-        self.norm = LayerNorm(c.d_model) if c.final_norm else nn.Identity()
+        super().__init__(config, check_config(config).tgt_vocab_size, DecoderLayer)
 
     def forward(
         self,
