@@ -11,6 +11,7 @@ from transformer_lib import Transformer, TransformerConfig
 from transformer_lib.attention import causal_mask
 from transformer_lib.decoding import (
     Hypothesis,
+    beam_is_done,
     beam_search,
     filter_logits,
     gnmt_length_penalty,
@@ -19,6 +20,7 @@ from transformer_lib.decoding import (
     sample_token,
     translate,
 )
+from transformer_lib.widgets import beam_search_tree
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -212,8 +214,100 @@ def test_beam_width_one_equals_greedy():
     model, src = tiny_model(), make_src()
     for eos in (EOS, 4):
         greedy = greedy_decode(model, src, 10, BOS, eos).tolist()
-        beams = beam_search(model, src, 10, BOS, eos, beam_size=1)
+        beams = beam_search(model, src, 10, BOS, eos, beam_size=1, length_penalty=0.0)
         assert [h[0].tokens for h in beams] == [cut_at_eos(row, eos) for row in greedy]
+
+
+def test_beam_width_one_with_a_length_penalty_scores_at_least_greedy():
+    """With alpha > 0 a longer output can outscore greedy's, so width 1 keeps searching after
+    greedy's output ends: it returns greedy's output or a longer one that scores higher."""
+    model, src = tiny_model(), make_src()
+    for eos in (4, 6):
+        greedy = [cut_at_eos(row, eos) for row in greedy_decode(model, src, 10, BOS, eos).tolist()]
+        beams = beam_search(model, src, 10, BOS, eos, beam_size=1, length_penalty=0.6)
+        for b, (hyps, tokens) in enumerate(zip(beams, greedy, strict=True)):
+            (greedy_lp,) = sequence_log_probs(model, src[b : b + 1], [tokens])
+            greedy_score = greedy_lp / gnmt_length_penalty(len(tokens), 0.6)
+            if hyps[0].tokens == tokens:
+                assert math.isclose(hyps[0].score, greedy_score, abs_tol=1e-5)
+            else:
+                assert hyps[0].score > greedy_score and len(hyps[0].tokens) > len(tokens)
+
+
+class ScriptedModel(Transformer):
+    """A Transformer whose next-token probabilities are a fixed function of the target prefix
+    (without <bos>), to set up a search by hand. Tokens: 0 <pad>, 1 <bos>, 2 <eos>, 3 "a", 4 "b"."""
+
+    def __init__(self, next_probs) -> None:
+        super().__init__(TransformerConfig(5, 5, d_model=8, n_heads=2, n_layers=1, d_ff=8, max_len=16))
+        self.next_probs = next_probs
+
+    def decode(self, tgt, memory, src_mask=None, tgt_mask=None, cache=None):
+        assert cache is None, "run with use_cache=False"
+        rows = [[self.next_probs(row[1 : t + 1]) for t in range(len(row))] for row in tgt.tolist()]
+        return torch.tensor(rows).clamp_min(1e-30).log()  # (N, T, V) log-probabilities as logits
+
+
+def weak_outputs_end_first(body: list[int]) -> list[float]:
+    """After "a" x n (n < 4): "a" 0.9, "b" 0.06, <eos> 0.04; after "a a a a": <eos> 0.95. A prefix
+    with a "b" ends: <eos> 0.99. The best output is "a a a a <eos>" (greedy's), while the weak "b
+    <eos>" and "a b <eos>" end earlier, ranked among the 2 best candidates of their steps."""
+    if 4 in body:
+        return [0.0025, 0.0025, 0.99, 0.0025, 0.0025]
+    if len(body) >= 4:
+        return [0.0, 0.0, 0.95, 0.025, 0.025]
+    return [0.0, 0.0, 0.04, 0.9, 0.06]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_beam_search_does_not_stop_before_the_best_prefix_ends(alpha):
+    """Stopping as soon as 2 outputs are finished would return "b <eos>", far worse than greedy."""
+    model, src = ScriptedModel(weak_outputs_end_first).eval(), torch.tensor([[3]])
+    assert greedy_decode(model, src, 8, BOS, EOS, use_cache=False).tolist()[0] == [3, 3, 3, 3, EOS]
+    (hyps,) = beam_search(
+        model, src, 8, BOS, EOS, beam_size=2, n_best=2, length_penalty=alpha, use_cache=False
+    )
+    assert hyps[0].tokens == [3, 3, 3, 3, EOS]
+    assert math.isclose(hyps[0].log_prob, 4 * math.log(0.9) + math.log(0.95), rel_tol=1e-6)
+    if alpha == 0.0:
+        assert hyps[1].tokens == [4, EOS]  # the runner-up by probability: 0.06 * 0.99
+    _, finished = beam_search_tree(model, src, 8, BOS, EOS, beam_size=2, length_penalty=alpha)
+    assert [h.tokens for h in finished[:2]] == [h.tokens for h in hyps]  # the explorer follows the same rule
+
+
+def a_longer_output_wins_with_a_penalty(body: list[int]) -> list[float]:
+    """ "a" 0.9 first; then <eos> 0.55 or "a" 0.45; after "a a": <eos> 0.999. Greedy stops at
+    "a <eos>" (log-prob -0.70); "a a <eos>" (-0.91) scores higher once alpha = 2 rewards length."""
+    if not body:
+        return [0.0, 0.0, 0.05, 0.9, 0.05]
+    if body == [3]:
+        return [0.0, 0.0, 0.55, 0.45, 0.0]
+    return [0.0, 0.0, 0.999, 0.0005, 0.0005]
+
+
+def test_beam_width_one_goes_past_greedy_only_when_a_longer_output_can_score_higher():
+    model, src = ScriptedModel(a_longer_output_wins_with_a_penalty).eval(), torch.tensor([[3]])
+    assert greedy_decode(model, src, 8, BOS, EOS, use_cache=False).tolist()[0] == [3, EOS]
+    (hyps,) = beam_search(model, src, 8, BOS, EOS, beam_size=1, length_penalty=0.0, use_cache=False)
+    assert hyps[0].tokens == [3, EOS]  # alpha = 0: greedy
+    (hyps,) = beam_search(model, src, 8, BOS, EOS, beam_size=1, length_penalty=2.0, use_cache=False)
+    assert hyps[0].tokens == [3, 3, EOS]
+    greedy_score = math.log(0.9 * 0.55) / gnmt_length_penalty(2, 2.0)
+    assert math.isclose(
+        hyps[0].score, math.log(0.9 * 0.45 * 0.999) / gnmt_length_penalty(3, 2.0), rel_tol=1e-6
+    )
+    assert hyps[0].score > greedy_score
+
+
+def test_beam_is_done_only_when_no_live_prefix_can_win():
+    # K = 2 finished scores -1.0 and -3.0; the 2nd best (-3.0) is what a live prefix must beat
+    assert not beam_is_done([-1.0], -0.5, K=2, alpha=0.0, max_len=10)  # fewer than K finished
+    assert beam_is_done([-1.0, -3.0], -3.0, K=2, alpha=0.0, max_len=10)  # a tie cannot win
+    assert not beam_is_done([-1.0, -3.0], -2.9, K=2, alpha=0.0, max_len=10)
+    lp = gnmt_length_penalty(10, 0.6)  # the largest penalty an output of <= 10 tokens gets
+    assert not beam_is_done([-1.0, -3.0], -3.0 * lp + 0.01, K=2, alpha=0.6, max_len=10)
+    assert beam_is_done([-1.0, -3.0], -3.0 * lp - 0.01, K=2, alpha=0.6, max_len=10)
+    assert beam_is_done([-1.0, -3.0], float("-inf"), K=2, alpha=0.6, max_len=10)  # nothing alive
 
 
 def test_beam_with_cache_equals_recomputation():

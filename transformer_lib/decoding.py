@@ -283,6 +283,26 @@ def gnmt_length_penalty(length: int, alpha: float = 0.6) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
+def beam_is_done(
+    finished_scores: list[float], best_live_log_prob: float, K: int, alpha: float, max_len: int
+) -> bool:
+    """Whether beam search may stop for one sentence: it has K finished hypotheses and no live prefix
+    can still beat the K-th best of them.
+
+    A live prefix's log-probability only falls as it grows (every token adds a log-probability <= 0),
+    and its length penalty is at most lp(max_len), so the best score it can still reach is
+    best_live_log_prob / lp(max_len). Stopping as soon as K hypotheses are finished would be cheaper
+    but can end the search while the best prefix is still growing: weak prefixes that end early fill
+    the K places, and beam search then returns a worse translation than greedy decoding.
+    """
+    if len(finished_scores) < K:
+        return False
+    if best_live_log_prob == float("-inf"):  # nothing alive
+        return True
+    kth_best = sorted(finished_scores, reverse=True)[K - 1]
+    return kth_best >= best_live_log_prob / gnmt_length_penalty(max_len, alpha)
+
+
 def beam_search(
     model: Transformer,
     src: Tensor,
@@ -300,8 +320,10 @@ def beam_search(
     src (B, S) long -> B lists of at most `n_best` hypotheses, best score first. At each step the
     2 * beam_size best one-token extensions are ranked by log-probability; an extension by <eos>
     among the first beam_size finishes a hypothesis, the best beam_size others stay alive. A sentence
-    is done when it has beam_size finished hypotheses; at max_len the live ones are finished as they
-    are. Width 1 is greedy decoding. `length_penalty` is alpha >= 0 (the paper uses 0.6).
+    is done when no live prefix can still beat its beam_size-th best finished hypothesis (see
+    `beam_is_done`); at max_len the live ones are finished as they are. `length_penalty` is
+    alpha >= 0 (the paper uses 0.6). Width 1 with alpha = 0 is greedy decoding; with alpha > 0 it
+    finds greedy's output first and keeps going only while a longer output could score higher.
     """
     alpha = length_penalty
     src_mask = _check_decoder_inputs(model, src, max_len, bos_id, eos_id, src_mask)
@@ -363,7 +385,11 @@ def _beam_loop(model, src, src_mask, max_len, bos_id, eos_id, K, alpha, use_cach
         ys = torch.cat([ys[rows], top_tok.gather(1, pick).view(-1, 1)], dim=1)  # (B*K, t + 1)
         step.reorder(rows)
         beam_lp = live_lp  # (B, K)
-        done = [d or len(h) >= K for d, h in zip(done, finished, strict=True)]
+        best_live = beam_lp.max(dim=-1).values.tolist()  # (B,) the most probable live prefix
+        done = [
+            d or beam_is_done([h.score for h in hyps], lp, K, alpha, max_len)
+            for d, hyps, lp in zip(done, finished, best_live, strict=True)
+        ]
         if all(done):
             break
     else:  # max_len reached: the live hypotheses end here, without <eos>

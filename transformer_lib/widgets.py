@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ._checks import check_positive_int, check_tensor
 from .attention import causal_mask, padding_mask
-from .decoding import Hypothesis, beam_search, gnmt_length_penalty, greedy_decode, sample_decode
+from .decoding import Hypothesis, beam_is_done, beam_search, gnmt_length_penalty, greedy_decode, sample_decode
 from .embedding import sinusoidal_positional_encoding
 from .model import Transformer, device_of
 from .viz import (
@@ -342,7 +342,10 @@ def beam_search_tree(
                         survivors.append((len(nodes), tokens, lp))
                     nodes.append(BeamNode(token_label(token), parent[0], step, lp, status))
                 beams = survivors
-                if len(finished) >= K or not beams:
+                best_live = max((b[2] for b in beams), default=float("-inf"))
+                if not beams or beam_is_done(
+                    [h.score for h in finished], best_live, K, length_penalty, max_len
+                ):
                     break
             else:  # max_len reached: the live prefixes end here, without <eos>
                 for _, tokens, lp in beams:
