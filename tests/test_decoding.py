@@ -276,7 +276,7 @@ def test_beam_search_does_not_stop_before_the_best_prefix_ends(alpha):
 
 
 def a_longer_output_wins_with_a_penalty(body: list[int]) -> list[float]:
-    """ "a" 0.9 first; then <eos> 0.55 or "a" 0.45; after "a a": <eos> 0.999. Greedy stops at
+    """First "a" 0.9; then <eos> 0.55 or "a" 0.45; after "a a": <eos> 0.999. Greedy stops at
     "a <eos>" (log-prob -0.70); "a a <eos>" (-0.91) scores higher once alpha = 2 rewards length."""
     if not body:
         return [0.0, 0.0, 0.05, 0.9, 0.05]
