@@ -30,6 +30,36 @@ def test_layernorm_matches_nn_layernorm():
     assert_close(grad, x.grad, **TOL)
 
 
+@pytest.mark.parametrize("shape", [(12,), (5, 12), (2, 3, 4, 12)])
+def test_layernorm_gradients_equal_nn_layernorm_for_input_weight_and_bias(shape):
+    """The hand-written backward against autograd through torch's own layer norm, in float64."""
+    torch.manual_seed(1)
+    ours, ref = LayerNorm(12).double(), nn.LayerNorm(12).double()
+    with torch.no_grad():
+        ours.weight.normal_()
+        ours.bias.normal_()
+    copy_norm(ours, ref)
+    x = (torch.randn(shape, dtype=torch.float64) * 3 + 1).requires_grad_(True)
+    dy = torch.randn(shape, dtype=torch.float64)  # an arbitrary upstream gradient
+    got = torch.autograd.grad(ours(x), [x, ours.weight, ours.bias], dy)
+    want = torch.autograd.grad(ref(x), [x, ref.weight, ref.bias], dy)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        assert_close(g, w, atol=1e-10, rtol=1e-10)
+
+
+def test_layernorm_gradient_passes_gradcheck_and_refuses_a_second_derivative():
+    torch.manual_seed(2)
+    norm = LayerNorm(6).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(norm, (x,))  # finite differences against the written-out gradient
+    (grad,) = torch.autograd.grad(norm(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad.sum().backward()  # the backward is written for one derivative, and says so
+
+
 def test_layernorm_output_has_zero_mean_and_unit_variance_per_position():
     y = LayerNorm(64)(torch.randn(4, 7, 64) * 10 + 3)
     assert_close(y.mean(-1), torch.zeros(4, 7), atol=1e-5, rtol=0)

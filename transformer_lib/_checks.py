@@ -61,11 +61,11 @@ def check_mask(name: str, mask: object, target: tuple[int, ...], layout: str) ->
             f"{name} must be a bool tensor (True = may attend), got dtype {tensor.dtype}; "
             f"use mask.bool() or a comparison such as tokens != pad_id"
         )
-    try:
-        shape = torch.broadcast_shapes(tensor.shape, target)
-    except RuntimeError:
-        shape = None
-    if shape != torch.Size(target):
+    shape = tuple(tensor.shape)
+    broadcasts = len(shape) <= len(target) and all(
+        size in (1, want) for size, want in zip(reversed(shape), reversed(target), strict=False)
+    )  # the rule of torch.broadcast_shapes(shape, target) == target, without its cost in the hot path
+    if not broadcasts:
         raise ValueError(
             f"{name} of shape {tuple(tensor.shape)} does not broadcast to {layout} = {tuple(target)}"
         )

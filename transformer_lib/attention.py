@@ -176,14 +176,20 @@ class MultiHeadAttention(nn.Module):
         return x.transpose(1, 2).reshape(B, T, self.d_model)  # (B, T, d_model)
 
     def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Q = query W^Q, K = key W^K, V = value W^V, split into heads. In self-attention (one tensor
-        for all three) the three products run as one, on the stacked matrices: the same numbers."""
+        """Q = query W^Q, K = key W^K, V = value W^V, split into heads. Products that share an input run
+        as one, on the stacked matrices (the same numbers, one bigger matrix product): all three in
+        self-attention, K and V in cross-attention, where both come from the encoder memory."""
         if query is key and key is value:
             weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])  # (3 d_model, d_model)
             bias = None if self.w_q.bias is None else torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
             q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
             return self.split_heads(q), self.split_heads(k), self.split_heads(v)  # 3 x (B, h, T, d_k)
         q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
+        if key is value:
+            weight = torch.cat([self.w_k.weight, self.w_v.weight])  # (2 d_model, d_model)
+            bias = None if self.w_k.bias is None else torch.cat([self.w_k.bias, self.w_v.bias])
+            k, v = F.linear(key, weight, bias).chunk(2, dim=-1)  # 2 x (B, T_k, d_model)
+            return q, self.split_heads(k), self.split_heads(v)  # (B, h, T_q, d_k), 2 x (B, h, T_k, d_k)
         return q, self.split_heads(self.w_k(key)), self.split_heads(self.w_v(value))  # (B, h, T_k, d_k) x 2
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
@@ -235,13 +241,8 @@ class MultiHeadAttention(nn.Module):
         if self.record_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)  # (B, h, T_q, d_k)
             self.last_weights = weights.detach()  # (B, h, T_q, T_k)
-        elif mask is None:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)  # (B, h, T_q, d_k)
-        else:
-            row_has_key = mask.any(dim=-1, keepdim=True)  # (.., T_q, 1)
-            safe = mask | ~row_has_key  # (.., T_q, T_k) empty rows see everything, then are zeroed
+        else:  # a query row with no key gets the output 0 here too (torch >= 2.5), tested
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=safe, dropout_p=dropout_p
+                q, k, v, attn_mask=mask, dropout_p=dropout_p
             )  # (B, h, T_q, d_k)
-            out = out.masked_fill(~row_has_key, 0.0)  # (B, h, T_q, d_k)
         return self.w_o(self.merge_heads(out))  # (B, T_q, d_model)
