@@ -5,7 +5,8 @@ The default configuration: d_model=128, 4 heads, 2+2 layers, d_ff=512, final Lay
 stacks (as nn.Transformer has), a batch of 128 en-ja sentence pairs. Both models start from the same
 weights (checked: the same loss with dropout 0); they are then timed with dropout 0.1, in
 alternation within this one run, and we print the median of each and the ratio ours / torch
-(below 1.0: ours is faster). Target: <= 1.0.
+(below 1.0: ours is faster), to three decimals: runs differ by about 1%, so compare
+several. Target: <= 1.0.
 
     python benchmarks/train_step.py [--repeats 20] [--batch-size 128] [--threads N] [--quick]
 """
@@ -132,7 +133,7 @@ def main() -> None:
     print("|---|---:|")
     print(f"| ours (transformer_lib.Transformer) | {ours_ms:.1f} |")
     print(f"| nn.Transformer + the same embeddings and output | {torch_ms:.1f} |")
-    print(f"ours / torch = {ours_ms / torch_ms:.2f}; same logits with the same weights: {same}")
+    print(f"ours / torch = {ours_ms / torch_ms:.3f}; same logits with the same weights: {same}")
 
 
 if __name__ == "__main__":

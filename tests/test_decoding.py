@@ -520,3 +520,15 @@ def test_translate_rejects_bad_inputs():
         translate(model, vocab, vocab, ["a"], method="topk")
     with pytest.raises(TypeError, match="does not take the option"):
         translate(model, vocab, vocab, ["a"], method="greedy", temperature=0.5)
+
+
+def test_decoder_outputs_are_ordinary_tensors_a_learner_may_edit():
+    """The decoders run under torch.inference_mode; what they return must not be an inference tensor
+    (those refuse in-place edits outside that mode)."""
+    model, src = tiny_model(), make_src()
+    for ids in (
+        greedy_decode(model, src, 5, BOS, EOS),
+        sample_decode(model, src, 5, BOS, EOS, generator=torch.Generator().manual_seed(0)),
+    ):
+        assert not ids.is_inference()
+        ids[ids == EOS] = PAD  # an in-place edit, as a learner might make

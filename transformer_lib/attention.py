@@ -175,17 +175,20 @@ class MultiHeadAttention(nn.Module):
         B, _, T, _ = x.shape
         return x.transpose(1, 2).reshape(B, T, self.d_model)  # (B, T, d_model)
 
-    def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def project(
+        self, query: Tensor, key: Tensor, value: Tensor, fuse: bool = True
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Q = query W^Q, K = key W^K, V = value W^V, split into heads. Products that share an input run
         as one, on the stacked matrices (the same numbers, one bigger matrix product): all three in
-        self-attention, K and V in cross-attention, where both come from the encoder memory."""
-        if query is key and key is value:
+        self-attention, K and V in cross-attention, where both come from the encoder memory.
+        `fuse=False` keeps them apart, for one new token at a time, where stacking would cost more."""
+        if fuse and query is key and key is value:
             weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])  # (3 d_model, d_model)
             bias = None if self.w_q.bias is None else torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
             q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
             return self.split_heads(q), self.split_heads(k), self.split_heads(v)  # 3 x (B, h, T, d_k)
         q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
-        if key is value:
+        if fuse and key is value:
             weight = torch.cat([self.w_k.weight, self.w_v.weight])  # (2 d_model, d_model)
             bias = None if self.w_k.bias is None else torch.cat([self.w_k.bias, self.w_v.bias])
             k, v = F.linear(key, weight, bias).chunk(2, dim=-1)  # 2 x (B, T_k, d_model)
@@ -193,13 +196,17 @@ class MultiHeadAttention(nn.Module):
         return q, self.split_heads(self.w_k(key)), self.split_heads(self.w_v(value))  # (B, h, T_k, d_k) x 2
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
-        for name, t in (("query", query), ("key", key), ("value", value)):
+        distinct = [("query", query)] if query is key and key is value else [("query", query), ("key", key)]
+        if value is not key:
+            distinct.append(("value", value))
+        weight_dtype = self.w_q.weight.dtype
+        for name, t in distinct:  # each tensor checked once (self-attention passes one for all three)
             check_float(name, t)
             if t.dim() != 3 or t.shape[-1] != self.d_model:
                 raise ValueError(
                     f"{name} must have shape (B, T, d_model={self.d_model}), got {tuple(t.shape)}"
                 )
-            check_same_dtype(name, t, self.w_q.weight.dtype, "the layer's weights")
+            check_same_dtype(name, t, weight_dtype, "the layer's weights")
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(
                 f"query, key and value must have the same batch size B, got {query.shape[0]}, "
@@ -228,7 +235,9 @@ class MultiHeadAttention(nn.Module):
             q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
             k, v = cache.k, cache.v  # (B, h, T_k, d_k) computed once from the encoder memory
         else:
-            q, k, v = self.project(query, key, value)  # (B, h, T_q, d_k), 2 x (B, h, T_new, d_k)
+            q, k, v = self.project(
+                query, key, value, fuse=cache is None or cache.static
+            )  # (B, h, T_q, d_k), 2 x (B, h, T_new, d_k)
             if cache is not None and not cache.static and cache.k is not None:
                 k = torch.cat([cache.k, k], dim=2)  # (B, h, T_past + T_new, d_k)
                 v = torch.cat([cache.v, v], dim=2)  # (B, h, T_past + T_new, d_k)

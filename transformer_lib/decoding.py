@@ -198,7 +198,7 @@ def _decode_loop(model, src, max_len, bos_id, eos_id, src_mask, use_cache, choos
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             B = src.shape[0]
             memory = model.encode(src, src_mask)  # (B, S, d_model)
             step = _Stepper(model, memory, src_mask, use_cache)
@@ -213,7 +213,9 @@ def _decode_loop(model, src, max_len, bos_id, eos_id, src_mask, use_cache, choos
                     break
     finally:
         model.train(was_training)
-    return ys[:, 1:]  # (B, <= max_len) without <bos>
+    return ys[
+        :, 1:
+    ].clone()  # (B, <= max_len) without <bos>; cloned out here: a normal tensor, not an inference one
 
 
 def greedy_decode(
@@ -344,7 +346,7 @@ def beam_search(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             finished = _beam_loop(model, src, src_mask, max_len, bos_id, eos_id, K, float(alpha), use_cache)
     finally:
         model.train(was_training)

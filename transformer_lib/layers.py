@@ -19,6 +19,13 @@ from .attention import KVCache, MultiHeadAttention
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def _normalise(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """x (..., d) -> (x_hat (..., d), rstd (..., 1)): x_hat = (x - mu) * rstd, rstd = 1 / sqrt(var + eps)."""
+    centred = x - x.mean(dim=-1, keepdim=True)  # (..., d) x - mu
+    rstd = torch.rsqrt((centred * centred).mean(dim=-1, keepdim=True) + eps)  # (..., 1) biased variance
+    return centred.mul_(rstd), rstd  # (..., d) zero mean, unit variance (in place: centred is not kept)
+
+
 class _LayerNormFunction(torch.autograd.Function):
     """LayerNorm over the last dimension, forward pass and gradient written out by hand.
 
@@ -36,9 +43,7 @@ class _LayerNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
-        centred = x - x.mean(dim=-1, keepdim=True)  # (..., d) x - mu
-        rstd = torch.rsqrt((centred * centred).mean(dim=-1, keepdim=True) + eps)  # (..., 1) biased variance
-        x_hat = centred.mul_(rstd)  # (..., d) zero mean, unit variance (in place: centred is not kept)
+        x_hat, rstd = _normalise(x, eps)  # (..., d), (..., 1)
         ctx.save_for_backward(x_hat, rstd, weight)
         return torch.addcmul(bias, weight, x_hat)  # (..., d) beta + gamma * x_hat
 
@@ -74,7 +79,10 @@ class LayerNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_float("x", x)
         check_last_dim("x", x, self.d_model)
-        return _LayerNormFunction.apply(x, self.weight, self.bias, float(self.eps))  # (..., d_model)
+        if torch.is_grad_enabled():
+            return _LayerNormFunction.apply(x, self.weight, self.bias, float(self.eps))  # (..., d_model)
+        x_hat, _ = _normalise(x, float(self.eps))  # (..., d_model) no gradient to keep: no Function
+        return torch.addcmul(self.bias, self.weight, x_hat)  # (..., d_model)
 
 
 class FeedForward(nn.Module):
@@ -96,7 +104,9 @@ class FeedForward(nn.Module):
         check_float("x", x)
         check_last_dim("x", x, self.d_model)
         hidden = ACTIVATIONS[self.activation](self.w_1(x))  # (B, T, d_ff)
-        return self.w_2(self.dropout(hidden))  # (B, T, d_model)
+        if self.training:
+            hidden = self.dropout(hidden)  # (B, T, d_ff); dropout is the identity in eval mode
+        return self.w_2(hidden)  # (B, T, d_model)
 
 
 class ResidualBlock(nn.Module):
@@ -110,8 +120,11 @@ class ResidualBlock(nn.Module):
 
     def _sublayer(self, x: Tensor, norm: LayerNorm, fn) -> Tensor:
         if self.norm_first:
-            return x + self.dropout(fn(norm(x)))  # (B, T, d_model) pre-LN
-        return norm(x + self.dropout(fn(x)))  # (B, T, d_model) post-LN
+            return x + self._drop(fn(norm(x)))  # (B, T, d_model) pre-LN
+        return norm(x + self._drop(fn(x)))  # (B, T, d_model) post-LN
+
+    def _drop(self, x: Tensor) -> Tensor:
+        return self.dropout(x) if self.training else x  # dropout is the identity in eval mode
 
 
 class EncoderLayer(ResidualBlock):
