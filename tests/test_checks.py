@@ -58,6 +58,19 @@ def teacher_forcing(targets, bos_id, eos_id, pad_id):
     return tgt_in, tgt_out
 
 
+def windows(data, starts, block_size):
+    positions = starts[:, None] + torch.arange(block_size)  # (B, block_size)
+    return data[positions], data[positions + 1]
+
+
+def next_token_probs(logits, temperature, top_k):
+    return torch.softmax(tl.filter_logits(logits / temperature, top_k=top_k), dim=-1)  # (B, V)
+
+
+def generate_greedy(model, idx, n):
+    return model.generate(idx, n, top_k=1)  # (B, T + n)
+
+
 REFERENCES = {
     "check_attention_scores": lambda q, k: q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]),
     "check_softmax": lambda s: torch.softmax(s, dim=-1),
@@ -93,6 +106,11 @@ REFERENCES = {
     "check_top_p_filter": lambda logits, p: tl.filter_logits(logits, top_p=p),
     "check_beam_step": beam_step,
     "check_kv_cache_step": kv_step,
+    "check_windows": windows,
+    "check_bigram_loss": tl.gpt.bigram_loss,
+    "check_gpt_block": lambda d_model, n_heads, d_ff: tl.gpt.Block(d_model, n_heads, d_ff),
+    "check_next_token_probs": next_token_probs,
+    "check_generate_greedy": generate_greedy,
 }
 CHECKERS = sorted(name for name in dir(checks) if name.startswith("check_"))
 
@@ -300,6 +318,47 @@ def kv_step_without_growing(mha, x_new, cache):
     cache["v"] = mha.split_heads(mha.w_v(x_new))
     out, _ = tl.scaled_dot_product_attention(mha.split_heads(mha.w_q(x_new)), cache["k"], cache["v"])
     return mha.w_o(mha.merge_heads(out))
+
+
+class PostLNBlock(tl.gpt.Block):
+    def forward(self, x, mask=None):
+        x = self.norm1(x + self.self_attn(x, x, x, mask))  # (B, T, d_model)
+        return self.norm2(x + self.feed_forward(x))
+
+
+class BlockWithoutResiduals(tl.gpt.Block):
+    def forward(self, x, mask=None):
+        h = self.norm1(x)  # (B, T, d_model)
+        return self.feed_forward(self.norm2(self.self_attn(h, h, h, mask)))
+
+
+class BlockWithExtraParameters(tl.gpt.Block):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.gate = nn.Linear(4, 4)
+
+
+def bigram_unsmoothed(train, held_out, V, alpha=1.0):
+    return tl.gpt.bigram_loss(train, held_out, V, alpha=0.0)
+
+
+def bigram_by_column(train, held_out, V, alpha=1.0):
+    counts = torch.bincount(train[:-1] * V + train[1:], minlength=V * V).view(V, V).double() + alpha
+    return -(counts / counts.sum(dim=0, keepdim=True)).log()[held_out[:-1], held_out[1:]].mean().item()
+
+
+def generate_without_window(model, idx, n):
+    for _ in range(n):
+        token = model(idx)[:, -1].argmax(-1)  # (B,) fails once idx outgrows block_size
+        idx = torch.cat([idx, token[:, None]], dim=1)
+    return idx
+
+
+def generate_from_the_first_token(model, idx, n):
+    for _ in range(n):
+        token = model(idx[:, -model.config.block_size :])[:, 0].argmax(-1)  # (B,) the wrong position
+        idx = torch.cat([idx, token[:, None]], dim=1)
+    return idx
 
 
 BROKEN = [
@@ -559,6 +618,39 @@ BROKEN = [
     ),
     ("check_kv_cache_step", kv_step_without_growing, "append the new position along the time axis (dim 2)"),
     ("check_kv_cache_step", lambda mha, x, cache: mha(x, x, x), "cache['k'] holds None"),
+    ("check_windows", lambda d, s, T: windows(d, s, T)[::-1], "x and y are swapped"),
+    ("check_windows", lambda d, s, T: (windows(d, s, T)[0],) * 2, "y equals x"),
+    ("check_windows", lambda d, s, T: windows(d, s + 1, T), "x is not data[s : s + block_size]"),
+    ("check_bigram_loss", bigram_unsmoothed, "add alpha to every count"),
+    ("check_bigram_loss", bigram_by_column, "you normalised over the first character"),
+    ("check_bigram_loss", lambda t, h, V, a=1.0: tl.gpt.unigram_loss(t, h, V, a), "the unigram one"),
+    ("check_bigram_loss", lambda t, h, V, a=1.0: tl.gpt.bigram_loss(t, h, V, a) / math.log(2), "in bits"),
+    ("check_bigram_loss", lambda *a: "low", "expected a float"),
+    ("check_gpt_block", PostLNBlock, "that is post-LN"),
+    ("check_gpt_block", BlockWithoutResiduals, "the residual connection"),
+    ("check_gpt_block", BlockWithExtraParameters, "parameters the task does not ask for: gate.bias"),
+    ("check_gpt_block", lambda d, h, f: nn.Linear(d, d), "lacks the parameters"),
+    (
+        "check_next_token_probs",
+        lambda logits, t, k: next_token_probs(logits * t * t, t, k),
+        "divide the logits by the temperature",
+    ),
+    (
+        "check_next_token_probs",
+        lambda logits, t, k: torch.softmax(logits / t, -1).masked_fill(
+            next_token_probs(logits, t, k) == 0, 0.0
+        ),
+        "renormalise after keeping the top_k tokens",
+    ),
+    ("check_next_token_probs", lambda logits, t, k: torch.softmax(logits, -1), "values differ"),
+    ("check_generate_greedy", generate_without_window, "more than block_size=8"),
+    ("check_generate_greedy", generate_from_the_first_token, "new token 1 differs"),
+    ("check_generate_greedy", lambda m, idx, n: generate_greedy(m, idx, n)[:, -n:], "the result has shape"),
+    (
+        "check_generate_greedy",
+        lambda m, idx, n: torch.cat([idx.flip(1), generate_greedy(m, idx, n)[:, idx.shape[1] :]], 1),
+        "must start with the prompt",
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ LESSONS = [
     "07_the_full_transformer",
     "08_training",
     "09_inference",
+    "10_decoder_only_gpt",
 ]
 
 

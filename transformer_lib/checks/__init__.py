@@ -11,7 +11,7 @@ The random numbers of the cases come from the checker's own seed; the notebook's
 left as it was.
 
 One module per lesson group: `attention` (02, 03), `heads` (04, 05), `layers` (06, 07),
-`training` (08), `inference` (09), all built on `_core`.
+`training` (08), `inference` (09), `gpt` (10), all built on `_core`.
 """
 
 from ._core import CheckResult
@@ -24,6 +24,13 @@ from .attention import (
     check_padding_mask,
     check_self_attention,
     check_softmax,
+)
+from .gpt import (
+    check_bigram_loss,
+    check_generate_greedy,
+    check_gpt_block,
+    check_next_token_probs,
+    check_windows,
 )
 from .heads import (
     check_alignment,
@@ -97,4 +104,10 @@ __all__ = [
     "check_top_p_filter",
     "check_beam_step",
     "check_kv_cache_step",
+    # 10 · A decoder-only GPT
+    "check_windows",
+    "check_bigram_loss",
+    "check_gpt_block",
+    "check_next_token_probs",
+    "check_generate_greedy",
 ]
