@@ -196,11 +196,13 @@ class MultiHeadAttention(nn.Module):
         return q, self.split_heads(self.w_k(key)), self.split_heads(self.w_v(value))  # (B, h, T_k, d_k) x 2
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
-        distinct = [("query", query)] if query is key and key is value else [("query", query), ("key", key)]
-        if value is not key:
-            distinct.append(("value", value))
+        inputs = [("query", query)]  # each distinct tensor once: self-attention passes one for all three
+        if key is not query:
+            inputs.append(("key", key))
+        if value is not key and value is not query:
+            inputs.append(("value", value))
         weight_dtype = self.w_q.weight.dtype
-        for name, t in distinct:  # each tensor checked once (self-attention passes one for all three)
+        for name, t in inputs:
             check_float(name, t)
             if t.dim() != 3 or t.shape[-1] != self.d_model:
                 raise ValueError(

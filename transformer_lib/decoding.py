@@ -213,9 +213,8 @@ def _decode_loop(model, src, max_len, bos_id, eos_id, src_mask, use_cache, choos
                     break
     finally:
         model.train(was_training)
-    return ys[
-        :, 1:
-    ].clone()  # (B, <= max_len) without <bos>; cloned out here: a normal tensor, not an inference one
+    generated = ys[:, 1:]  # (B, <= max_len) without <bos>
+    return generated.clone()  # copied outside inference mode: an ordinary tensor the caller may edit
 
 
 def greedy_decode(
