@@ -138,6 +138,14 @@ class KVCache:
             self.v = self.v.index_select(0, index)  # (B_new, h, T_past, d_k)
 
 
+def _stacked(x: Tensor, *layers: nn.Linear) -> tuple[Tensor, ...]:
+    """The outputs of several Linear layers on the same input x (..., d_in), as one matrix product with
+    their weights stacked: the same numbers as calling each layer."""
+    weight = torch.cat([layer.weight for layer in layers])  # (sum of d_out, d_in)
+    bias = None if layers[0].bias is None else torch.cat([layer.bias for layer in layers])
+    return F.linear(x, weight, bias).chunk(len(layers), dim=-1)  # len(layers) x (..., d_out)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention (paper §3.2.2): h heads of size d_k = d_model / h, run in parallel on
     projected queries, keys and values, concatenated and projected by W^O.
@@ -183,17 +191,14 @@ class MultiHeadAttention(nn.Module):
         self-attention, K and V in cross-attention, where both come from the encoder memory.
         `fuse=False` keeps them apart, for one new token at a time, where stacking would cost more."""
         if fuse and query is key and key is value:
-            weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])  # (3 d_model, d_model)
-            bias = None if self.w_q.bias is None else torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
-            q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d_model)
-            return self.split_heads(q), self.split_heads(k), self.split_heads(v)  # 3 x (B, h, T, d_k)
-        q = self.split_heads(self.w_q(query))  # (B, h, T_q, d_k)
-        if fuse and key is value:
-            weight = torch.cat([self.w_k.weight, self.w_v.weight])  # (2 d_model, d_model)
-            bias = None if self.w_k.bias is None else torch.cat([self.w_k.bias, self.w_v.bias])
-            k, v = F.linear(key, weight, bias).chunk(2, dim=-1)  # 2 x (B, T_k, d_model)
-            return q, self.split_heads(k), self.split_heads(v)  # (B, h, T_q, d_k), 2 x (B, h, T_k, d_k)
-        return q, self.split_heads(self.w_k(key)), self.split_heads(self.w_v(value))  # (B, h, T_k, d_k) x 2
+            q, k, v = _stacked(query, self.w_q, self.w_k, self.w_v)  # 3 x (B, T, d_model)
+        elif fuse and key is value:
+            q = self.w_q(query)  # (B, T_q, d_model)
+            k, v = _stacked(key, self.w_k, self.w_v)  # 2 x (B, T_k, d_model)
+        else:
+            q, k, v = self.w_q(query), self.w_k(key), self.w_v(value)
+        heads = self.split_heads
+        return heads(q), heads(k), heads(v)  # (B, h, T_q, d_k), 2 x (B, h, T_k, d_k)
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         inputs = [("query", query)]  # each distinct tensor once: self-attention passes one for all three
